@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Idempotent set-up: creates .venv (or uses PMTSEG_PYTHON's environment), installs the CPU torch pinned
+# for these machines when no torch is present, builds mmcv 2.1.0 with ops once into a wheel cache outside
+# the repository, then installs the OpenMMLab stack and this package (editable).
+#   PMTSEG_PYTHON=/path/to/python   use that interpreter's environment instead of .venv
+#   PMTSEG_WHEEL_DIR=DIR            where the built mmcv wheel is cached (default ~/.cache/pmtseg-mm/wheels)
+#   PMTSEG_TORCH=SPEC               torch to install when none is present (default torch==2.13.0, CPU)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+wheel_dir="${PMTSEG_WHEEL_DIR:-$HOME/.cache/pmtseg-mm/wheels}"
+torch_spec="${PMTSEG_TORCH:-torch==2.13.0}"
+if [ -n "${PMTSEG_PYTHON:-}" ]; then
+  py="$PMTSEG_PYTHON"
+else
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  py="$root/.venv/bin/python"
+fi
+pip=("$py" -m pip --disable-pip-version-check)
+log() { printf '[install %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+stamp="$("$py" -c 'import sys; print(sys.prefix)')/.pmtseg_mm_installed"
+req_hash="$(cat setup.py requirements/*.txt | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$req_hash" ] && "$py" -c 'import pmtseg_mm' 2>/dev/null; then
+  log "environment up to date ($py)"; exit 0
+fi
+
+"${pip[@]}" install -q 'pip>=23' 'setuptools<70' wheel ninja 'numpy<2'
+if ! "$py" -c 'import torch' 2>/dev/null; then
+  log "installing $torch_spec"
+  "${pip[@]}" install -q "$torch_spec"
+fi
+if ! "$py" -c 'import mmcv.ops' 2>/dev/null; then
+  mkdir -p "$wheel_dir"
+  if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+    log "building mmcv 2.1.0 with ops from source into $wheel_dir (about 12 min on 2 cores, once)"
+    MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-2}" \
+      "${pip[@]}" wheel -q --no-build-isolation --no-deps mmcv==2.1.0 -w "$wheel_dir"
+  fi
+  log "installing mmcv from $wheel_dir"
+  "${pip[@]}" install -q --find-links "$wheel_dir" --no-index --no-deps "$(ls "$wheel_dir"/mmcv-2.1.0-*.whl | head -n1)"
+  "${pip[@]}" install -q addict packaging Pillow pyyaml yapf 'opencv-python-headless<4.11'
+fi
+log "installing runtime and test requirements and pmtseg_mm (editable)"
+"${pip[@]}" install -q --find-links "$wheel_dir" -r requirements/runtime.txt -r requirements/mminstall.txt \
+  -r requirements/tests.txt
+"${pip[@]}" install -q --no-deps --no-build-isolation -e .
+"$py" -c 'import pmtseg_mm, mmcv.ops, mmdet, mmseg; print("pmtseg_mm", pmtseg_mm.__version__, "ready")'
+echo "$req_hash" > "$stamp"
