@@ -1,0 +1,3 @@
+from .dual_backbone import DualBackbone, adapt_input_channels
+
+__all__ = ['DualBackbone', 'adapt_input_channels']

@@ -1,0 +1,79 @@
+"""DualBackbone: channel-group split, per-modality features, pretrained first-conv adaptation."""
+import pytest
+import torch
+from mmdet.registry import MODELS
+
+from pmtseg_mm.models.backbones import DualBackbone, adapt_input_channels
+
+R18 = dict(type='ResNet', depth=18, num_stages=4, out_indices=(0, 1, 2, 3), init_cfg=None)
+
+
+def test_forward_per_modality_features():
+    model = MODELS.build(dict(type='DualBackbone', backbones=[R18, R18], in_channels=(3, 1)))
+    assert model.num_modalities == 2
+    assert model.backbones[0].conv1.in_channels == 3 and model.backbones[1].conv1.in_channels == 1
+    feats = model(torch.rand(2, 4, 64, 64))
+    assert len(feats) == 2
+    for modality in feats:
+        assert [f.shape for f in modality] == [(2, 64, 16, 16), (2, 128, 8, 8), (2, 256, 4, 4),
+                                               (2, 512, 2, 2)]
+    # the aux backbone sees only channel 3
+    model.eval()
+    x = torch.rand(1, 4, 64, 64)
+    y = x.clone()
+    y[:, :3] = 0
+    a, b = model(x), model(y)
+    assert torch.equal(a[1][3], b[1][3]) and not torch.equal(a[0][3], b[0][3])
+
+
+def test_single_group_is_early_fusion_and_share_weights():
+    ef = DualBackbone(backbones=[R18], in_channels=(4, ))
+    feats = ef(torch.rand(2, 4, 64, 64))
+    assert isinstance(feats[0], torch.Tensor) and len(feats) == 4  # plain backbone tuple
+    shared = DualBackbone(backbones=R18, in_channels=(3, 3), share_weights=True)
+    assert len(shared.backbones) == 1
+    shared.eval()
+    x = torch.rand(1, 3, 64, 64)
+    out = shared(torch.cat([x, x], 1))
+    assert torch.equal(out[0][-1], out[1][-1])
+
+
+def test_pretrained_rgb_weights_are_adapted(tmp_path):
+    src = MODELS.build(R18)
+    ckpt = tmp_path / 'r18.pth'
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in src.state_dict().items()}}, ckpt)
+    pretrained = dict(type='Pretrained', checkpoint=str(ckpt), prefix='backbone')
+    model = DualBackbone(backbones=[dict(R18, init_cfg=pretrained), dict(R18, init_cfg=pretrained)],
+                         in_channels=(3, 2))
+    model.init_weights()
+    w = src.conv1.weight
+    torch.testing.assert_close(model.backbones[0].conv1.weight, w)
+    expected = w.mean(1, keepdim=True).repeat(1, 2, 1, 1) * 1.5
+    torch.testing.assert_close(model.backbones[1].conv1.weight, expected)
+    torch.testing.assert_close(model.backbones[1].layer4[0].conv1.weight, src.layer4[0].conv1.weight)
+    # a constant input gives the same first-conv response as the RGB weights on constant RGB
+    one = torch.ones(1, 2, 7, 7)
+    assert torch.allclose((model.backbones[1].conv1.weight * one).sum(),
+                          (w * torch.ones(1, 3, 7, 7)).sum(), atol=1e-4)
+    # 1 channel: the RGB sum
+    adapted = adapt_input_channels({'conv1.weight': w}, {'conv1.weight': torch.zeros(64, 1, 7, 7)})
+    torch.testing.assert_close(adapted['conv1.weight'], w.sum(1, keepdim=True))
+
+
+@pytest.mark.parametrize('kwargs, words', [
+    (dict(backbones=[R18], in_channels=(3, 1)), '1 `backbones` configs for 2 modalities'),
+    (dict(backbones=R18, in_channels=(3, 1), share_weights=True), 'needs equal channel counts'),
+    (dict(backbones=[dict(R18, in_channels=3), R18], in_channels=(2, 1)),
+     '`backbones[0].in_channels`=3 but `in_channels[0]`=2'),
+    (dict(backbones=[R18, R18], in_channels=(3, 0)), 'must be positive'),
+])
+def test_bad_configs(kwargs, words):
+    with pytest.raises(ValueError) as err:
+        DualBackbone(**kwargs)
+    assert words in str(err.value)
+
+
+def test_wrong_input_channels():
+    model = DualBackbone(backbones=[R18, R18], in_channels=(3, 1))
+    with pytest.raises(ValueError, match=r'expected input \(B, 4, H, W\).*got \(1, 3, 32, 32\)'):
+        model(torch.rand(1, 3, 32, 32))

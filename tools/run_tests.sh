@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command of the README: set up the environment (idempotent) and run the test suite.
+#   bash tools/run_tests.sh [pytest args]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash tools/install.sh
+py="${PMTSEG_PYTHON:-$root/.venv/bin/python}"
+exec "$py" -m pytest tests -q -p no:cacheprovider "$@"
