@@ -31,4 +31,7 @@ val_interval = 3000
 param_scheduler = dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False,
                        milestones=[int(max_iters * 0.89), int(max_iters * 0.96)], gamma=0.1)
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
-default_hooks = dict(checkpoint=dict(interval=val_interval))
+default_hooks = dict(
+    checkpoint=dict(by_epoch=False, save_last=True, max_keep_ckpts=3, interval=val_interval),
+    logger=dict(interval=50))
+log_processor = dict(by_epoch=False)

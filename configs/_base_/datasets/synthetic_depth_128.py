@@ -39,7 +39,7 @@ test_pipeline = [
          backend_args=backend_args),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'modalities',
-                    'modality_channels')),
+                    'modality_channels', 'modality_paths')),
 ]
 
 train_dataloader = dict(

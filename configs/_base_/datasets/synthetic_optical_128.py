@@ -23,7 +23,7 @@ test_pipeline = [
     dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'modalities',
-                    'modality_channels')),
+                    'modality_channels', 'modality_paths')),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

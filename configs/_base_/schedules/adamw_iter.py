@@ -20,9 +20,4 @@ param_scheduler = dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=Fals
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, save_last=True, max_keep_ckpts=3,
-                    interval=val_interval),
-    logger=dict(type='LoggerHook', interval=50))
-log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=16)
