@@ -1,5 +1,8 @@
 """Install pmtseg-mm: ``pip install -e .`` (see tools/install.sh for the full stack)."""
+import os
 import os.path as osp
+import shutil
+import sys
 
 from setuptools import find_packages, setup
 
@@ -20,6 +23,33 @@ def get_version() -> str:
     return scope['__version__']
 
 
+def add_mim_extension() -> None:
+    """Expose tools/ and configs/ as pmtseg_mm/.mim for ``mim train pmtseg_mm CONFIG``.
+
+    Symlinks for editable installs, copies when building a distribution (as mmdet does).
+    """
+    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
+        mode = 'symlink'
+    elif {'sdist', 'bdist_wheel', 'build', 'install'} & set(sys.argv):
+        mode = 'copy'
+    else:
+        return
+    root = osp.dirname(osp.abspath(__file__))
+    mim_path = osp.join(root, 'pmtseg_mm', '.mim')
+    os.makedirs(mim_path, exist_ok=True)
+    for name in ('tools', 'configs'):
+        src, dst = osp.join(root, name), osp.join(mim_path, name)
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim_path), dst)
+        else:
+            shutil.copytree(src, dst)
+
+
+add_mim_extension()
 setup(
     name='pmtseg_mm',
     version=get_version(),
@@ -29,6 +59,7 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'demo', 'tests')),
     include_package_data=True,
+    package_data={'pmtseg_mm': ['.mim/configs/**/*.py', '.mim/tools/**/*']},
     python_requires='>=3.8',
     license='Apache License 2.0',
     install_requires=read_requirements('runtime.txt') + read_requirements('mminstall.txt'),

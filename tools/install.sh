@@ -44,6 +44,6 @@ fi
 log "installing runtime and test requirements and pmtseg_mm (editable)"
 "${pip[@]}" install -q --find-links "$wheel_dir" -r requirements/runtime.txt -r requirements/mminstall.txt \
   -r requirements/tests.txt
-"${pip[@]}" install -q --no-deps --no-build-isolation -e .
+SETUPTOOLS_ENABLE_FEATURES=legacy-editable "${pip[@]}" install -q --no-deps --no-build-isolation -e .
 "$py" -c 'import pmtseg_mm, mmcv.ops, mmdet, mmseg; print("pmtseg_mm", pmtseg_mm.__version__, "ready")'
 echo "$req_hash" > "$stamp"
