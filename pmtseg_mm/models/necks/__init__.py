@@ -1,0 +1,3 @@
+from .tmsf_neck import ScaleFusion, TMSFNeck
+
+__all__ = ['ScaleFusion', 'TMSFNeck']
