@@ -13,8 +13,8 @@ modalities = {'optical': dict(channels=3), aux_modality: dict(channels=1)}
 # per-modality statistics: optical RGB as in mmdet (ImageNet); depth from
 # data/synthetic_depth/modality_stats.json (400 train images, seed 0)
 modality_channels = (3, 1)
-modality_mean = [[123.675, 116.28, 103.53], [0.792]]
-modality_std = [[58.395, 57.12, 57.375], [2.832]]
+modality_mean = [[123.675, 116.28, 103.53], [1.0001]]
+modality_std = [[58.395, 57.12, 57.375], [3.0328]]
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
              'flip_direction', 'modalities', 'modality_channels')
 
