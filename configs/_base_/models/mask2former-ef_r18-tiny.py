@@ -1,5 +1,5 @@
 # CPU-sized Mask2Former-EF: ResNet-18, 64-d features, 1 pixel-decoder layer, 3 decoder layers,
-# 20 queries. Trains from scratch (no download needed) in minutes at 128x128 on 2 cores.
+# 50 queries. Trains from scratch (no download needed) in minutes at 128x128 on 2 cores.
 _base_ = './mask2former-ef_r50.py'
 model = dict(
     backbone=dict(backbones=[
@@ -11,7 +11,7 @@ model = dict(
         in_channels=[64, 128, 256, 512],
         feat_channels=64,
         out_channels=64,
-        num_queries=20,
+        num_queries=50,
         pixel_decoder=dict(
             norm_cfg=dict(type='GN', num_groups=16),
             encoder=dict(
@@ -28,4 +28,4 @@ model = dict(
                 cross_attn_cfg=dict(embed_dims=64, num_heads=4),
                 ffn_cfg=dict(embed_dims=64, feedforward_channels=256)))),
     train_cfg=dict(num_points=3136),
-    test_cfg=dict(max_per_image=20))
+    test_cfg=dict(max_per_image=50))

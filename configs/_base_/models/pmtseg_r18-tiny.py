@@ -1,5 +1,5 @@
 # CPU-sized PMTSeg: two ResNet-18 from scratch, 64-d features, 1 pixel-decoder layer, 3 decoder
-# layers, 20 queries, a 2-layer text encoder. Trains in minutes at 128x128 on 2 cores.
+# layers, 50 queries, a 2-layer text encoder. Trains in minutes at 128x128 on 2 cores.
 _base_ = './pmtseg_r50.py'
 r18 = dict(type='ResNet', depth=18, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=-1,
            norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, style='pytorch',
@@ -25,7 +25,7 @@ model = dict(
         in_channels=[64, 64, 64, 64],
         feat_channels=64,
         out_channels=64,
-        num_queries=20,
+        num_queries=50,
         text_encoder=dict(type='TaskTextEncoder', embed_dims=64, num_layers=2, num_heads=4),
         query_generator=dict(num_layers=2, num_heads=4, pool_size=8),
         label_encoder=dict(num_layers=2, num_heads=4),
@@ -37,4 +37,4 @@ model = dict(
                 cross_attn_cfg=dict(embed_dims=64, num_heads=4),
                 ffn_cfg=dict(embed_dims=64, feedforward_channels=256)))),
     train_cfg=dict(num_points=3136),
-    test_cfg=dict(max_per_image=20))
+    test_cfg=dict(max_per_image=50))
