@@ -1,0 +1,3 @@
+from .psh_head import NeckOutputPassThrough, PSHHead
+
+__all__ = ['NeckOutputPassThrough', 'PSHHead']

@@ -1,0 +1,3 @@
+from .pmtseg import PMTSeg
+
+__all__ = ['PMTSeg']

@@ -1,0 +1,3 @@
+from .text_encoder import TaskTextEncoder
+
+__all__ = ['TaskTextEncoder']

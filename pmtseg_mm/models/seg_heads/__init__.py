@@ -1,0 +1,3 @@
+from .multitask_fusion_head import MultiTaskFusionHead
+
+__all__ = ['MultiTaskFusionHead']

@@ -1,0 +1,175 @@
+import numpy as np
+import pytest
+import torch
+from mmdet.evaluation.functional import INSTANCE_OFFSET
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.structures.mask import BitmapMasks
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData, PixelData
+
+from pmtseg_mm.models.detectors.pmtseg import PMTSeg
+
+C = 32
+CLASSES = ('building', 'car', 'tree', 'road', 'grass', 'water')  # 3 things + 3 stuff
+R18 = dict(type='ResNet', depth=18, base_channels=16, num_stages=4, out_indices=(0, 1, 2, 3),
+           init_cfg=None)
+NECK = dict(
+    type='TMSFNeck',
+    in_channels=[[16, 32, 64, 128]] * 2,
+    out_channels=C,
+    num_heads=4,
+    ffn_channels=2 * C,
+    max_kv_tokens=64,
+    pixel_decoder=dict(
+        type='MSDeformAttnPixelDecoder',
+        num_outs=3,
+        norm_cfg=dict(type='GN', num_groups=8),
+        act_cfg=dict(type='ReLU'),
+        encoder=dict(
+            num_layers=1,
+            layer_cfg=dict(
+                self_attn_cfg=dict(embed_dims=C, num_heads=4, num_levels=3, num_points=2,
+                                   dropout=0.0, batch_first=True),
+                ffn_cfg=dict(embed_dims=C, feedforward_channels=2 * C, num_fcs=2, ffn_drop=0.0,
+                             act_cfg=dict(type='ReLU', inplace=True)))),
+        positional_encoding=dict(num_feats=C // 2, normalize=True)))
+
+
+def model_cfg(head=None, **kwargs) -> ConfigDict:
+    layer = dict(embed_dims=C, num_heads=4, dropout=0.0, batch_first=True)
+    panoptic_head = dict(
+        type='PSHHead',
+        in_channels=[16, 32, 64, 128],
+        feat_channels=C,
+        out_channels=C,
+        num_things_classes=3,
+        num_stuff_classes=3,
+        num_queries=6,
+        class_names=CLASSES,
+        text_encoder=dict(type='TaskTextEncoder', embed_dims=C, num_layers=1, num_heads=4),
+        query_generator=dict(num_layers=2, num_heads=4, pool_size=8),
+        label_encoder=dict(num_layers=2, num_heads=4),
+        positional_encoding=dict(num_feats=C // 2, normalize=True),
+        transformer_decoder=dict(
+            return_intermediate=True,
+            num_layers=2,
+            layer_cfg=dict(
+                self_attn_cfg=layer,
+                cross_attn_cfg=layer,
+                ffn_cfg=dict(embed_dims=C, feedforward_channels=2 * C, num_fcs=2,
+                             ffn_drop=0.0, act_cfg=dict(type='ReLU', inplace=True))),
+            init_cfg=None),
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0,
+                      reduction='mean', class_weight=[1.0] * 6 + [0.1]),
+        loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
+                       loss_weight=5.0),
+        loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
+                       naive_dice=True, eps=1.0, loss_weight=5.0))
+    panoptic_head.update(head or {})
+    cfg = dict(
+        type='PMTSeg',
+        backbone=dict(type='DualBackbone', backbones=[R18, R18], in_channels=(3, 1)),
+        neck=NECK,
+        panoptic_head=panoptic_head,
+        panoptic_fusion_head=dict(
+            type='MultiTaskFusionHead', num_things_classes=3, num_stuff_classes=3),
+        tmaa_loss=dict(type='TMAALoss', loss_weight=5.0),
+        train_cfg=dict(
+            num_points=256,
+            oversample_ratio=3.0,
+            importance_sample_ratio=0.75,
+            assigner=dict(
+                type='HungarianAssigner',
+                match_costs=[
+                    dict(type='ClassificationCost', weight=2.0),
+                    dict(type='CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
+                    dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)
+                ]),
+            sampler=dict(type='MaskPseudoSampler')),
+        test_cfg=dict(
+            tasks=('semantic', 'instance', 'panoptic'),
+            object_mask_thr=0.0,
+            iou_thr=0.0,
+            max_per_image=10))
+    cfg.update(kwargs)
+    return ConfigDict(cfg)
+
+
+def build(head=None, **kwargs) -> PMTSeg:
+    torch.manual_seed(0)
+    return MODELS.build(model_cfg(head, **kwargs))
+
+
+def sample(img_shape=(64, 64), ori_shape=(64, 64)) -> DetDataSample:
+    """Two buildings and a car on road/grass, padded to 64x64."""
+    sem = torch.full((64, 64), 3, dtype=torch.long)
+    sem[32:] = 4
+    masks = np.zeros((3, 64, 64), dtype=np.uint8)
+    for k, (y0, y1, x0, x1) in enumerate([(0, 16, 0, 16), (0, 16, 32, 48), (40, 48, 8, 24)]):
+        masks[k, y0:y1, x0:x1] = 1
+    labels = torch.tensor([0, 0, 1])
+    for k in range(3):
+        sem[torch.from_numpy(masks[k]).bool()] = labels[k]
+    data_sample = DetDataSample(metainfo=dict(
+        img_shape=img_shape, ori_shape=ori_shape, pad_shape=(64, 64),
+        batch_input_shape=(64, 64)))
+    data_sample.gt_instances = InstanceData(labels=labels, masks=BitmapMasks(masks, 64, 64))
+    data_sample.gt_sem_seg = PixelData(sem_seg=sem[None])
+    return data_sample
+
+
+def test_loss_has_all_terms_and_backpropagates():
+    model = build()
+    inputs = torch.rand(2, 4, 64, 64)
+    losses = model.loss(inputs, [sample(), sample()])
+    expected = {'loss_tmaa', 'loss_con', 'loss_cls', 'loss_mask', 'loss_dice'} | {
+        f'd{i}.loss_{k}' for i in range(2) for k in ('cls', 'mask', 'dice')}
+    assert set(losses) == expected
+    assert all(v.numel() == 1 and torch.isfinite(v).all() for v in losses.values())
+    sum(losses.values()).backward()
+    optical, aux = model.backbone.backbones
+    assert optical.conv1.weight.grad.abs().sum() > 0 and aux.conv1.weight.grad.abs().sum() > 0
+    assert model.panoptic_head.text_encoder.token_embedding.weight.grad.abs().sum() > 0
+    # α = 0 and no TMAA: the term disappears
+    assert 'loss_tmaa' not in build(tmaa_loss=None).loss(inputs, [sample(), sample()])
+
+
+def test_predict_fills_all_three_tasks_in_one_call():
+    model = build().eval()
+    samples = [sample(), sample(img_shape=(48, 64), ori_shape=(96, 128))]
+    calls = []
+    model.panoptic_head.register_forward_hook(lambda m, args, out: calls.append(args[2]))
+    with torch.no_grad():
+        results = model.predict(torch.rand(2, 4, 64, 64), samples)
+    assert calls == ['semantic', 'instance', 'panoptic']  # backbone/neck once, head per task
+    for result, (h, w) in zip(results, [(64, 64), (96, 128)]):
+        sem = result.pred_sem_seg.sem_seg
+        assert sem.shape == (1, h, w) and sem.dtype == torch.long
+        assert 0 <= int(sem.min()) and int(sem.max()) < 6
+        pan = result.pred_panoptic_seg.sem_seg
+        assert pan.shape == (1, h, w)
+        assert int((pan % INSTANCE_OFFSET).max()) <= 6  # class id or void (6)
+        ins = result.pred_instances
+        assert ins.masks.shape[1:] == (h, w) and ins.bboxes.shape == (len(ins), 4)
+        assert len(ins) <= 10 and (ins.labels < 3).all()  # things only
+    # tensor mode: the head outputs of each task prompt
+    outs = model._forward(torch.rand(2, 4, 64, 64), samples)
+    assert len(outs) == 3 and outs[0][0][-1].shape == (2, 6, 7)
+    assert outs[0][1][-1].shape == (2, 6, 16, 16)
+
+
+def test_untask_conditioned_head_runs_once_and_bad_tasks_raise():
+    model = build(head=dict(prompt_mode='none', class_names=None),
+                  test_cfg=dict(tasks=('panoptic', 'semantic'), max_per_image=10)).eval()
+    calls = []
+    model.panoptic_head.register_forward_hook(lambda m, args, out: calls.append(args[2]))
+    with torch.no_grad():
+        (result, ) = model.predict(torch.rand(1, 4, 64, 64), [sample()])
+    assert calls == ['panoptic']
+    assert 'pred_sem_seg' in result and 'pred_panoptic_seg' in result
+    assert 'pred_instances' not in result
+    with pytest.raises(ValueError, match='test_cfg.tasks'):
+        build(test_cfg=dict(tasks=('semantic', 'depth')))
+    with pytest.raises(ValueError, match='test_cfg.tasks'):
+        build(test_cfg=dict(tasks=('semantic', 'semantic')))

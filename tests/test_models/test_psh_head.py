@@ -1,0 +1,357 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.structures.mask import BitmapMasks
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData, PixelData
+from mmseg.utils import tokenize
+
+from pmtseg_mm.models.dense_heads.psh_head import (PSHHead, build_task_targets,
+                                                   task_label_contrastive_loss)
+from pmtseg_mm.models.layers.text_encoder import TaskTextEncoder
+
+CLASSES = ('building', 'car', 'tree', 'road', 'grass', 'water')  # 3 things + 3 stuff
+C = 32
+
+
+def head_cfg(**kwargs) -> ConfigDict:
+    layer = dict(embed_dims=C, num_heads=4, dropout=0.0, batch_first=True)
+    cfg = dict(
+        type='PSHHead',
+        in_channels=[C] * 4,
+        feat_channels=C,
+        out_channels=C,
+        num_things_classes=3,
+        num_stuff_classes=3,
+        num_queries=6,
+        num_transformer_feat_level=3,
+        class_names=CLASSES,
+        text_encoder=dict(type='TaskTextEncoder', embed_dims=C, num_layers=1, num_heads=4),
+        query_generator=dict(num_layers=2, num_heads=4, pool_size=8),
+        label_encoder=dict(num_layers=2, num_heads=4),
+        positional_encoding=dict(num_feats=C // 2, normalize=True),
+        transformer_decoder=dict(
+            return_intermediate=True,
+            num_layers=2,
+            layer_cfg=dict(
+                self_attn_cfg=layer,
+                cross_attn_cfg=layer,
+                ffn_cfg=dict(
+                    embed_dims=C,
+                    feedforward_channels=2 * C,
+                    num_fcs=2,
+                    ffn_drop=0.0,
+                    act_cfg=dict(type='ReLU', inplace=True))),
+            init_cfg=None),
+        loss_cls=dict(
+            type='CrossEntropyLoss',
+            use_sigmoid=False,
+            loss_weight=2.0,
+            reduction='mean',
+            class_weight=[1.0] * 6 + [0.1]),
+        loss_mask=dict(
+            type='CrossEntropyLoss', use_sigmoid=True, reduction='mean', loss_weight=5.0),
+        loss_dice=dict(
+            type='DiceLoss',
+            use_sigmoid=True,
+            activate=True,
+            reduction='mean',
+            naive_dice=True,
+            eps=1.0,
+            loss_weight=5.0),
+        train_cfg=dict(
+            num_points=256,
+            oversample_ratio=3.0,
+            importance_sample_ratio=0.75,
+            assigner=dict(
+                type='HungarianAssigner',
+                match_costs=[
+                    dict(type='ClassificationCost', weight=2.0),
+                    dict(type='CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
+                    dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)
+                ]),
+            sampler=dict(type='MaskPseudoSampler')),
+        test_cfg=dict(panoptic_on=True, object_mask_thr=0.8, iou_thr=0.8, max_per_image=10))
+    cfg.update(kwargs)
+    return ConfigDict(cfg)
+
+
+def build_head(**kwargs) -> PSHHead:
+    torch.manual_seed(0)
+    return MODELS.build(head_cfg(**kwargs))
+
+
+def neck_output(batch_size: int = 2, seed: int = 1):
+    """TMSFNeck-format features of a 64x64 input."""
+    g = torch.Generator().manual_seed(seed)
+    mask_feature = torch.randn(batch_size, C, 16, 16, generator=g)
+    multi_scale = [torch.randn(batch_size, C, s, s, generator=g) for s in (2, 4, 8)]
+    return mask_feature, multi_scale
+
+
+def panoptic_sample(tensor_masks: bool = False) -> DetDataSample:
+    """64x64: road (3) on top, grass (4) below, ignore (255) in the last 4 rows,
+    two buildings (0) on the road and one car (1) on the grass."""
+    sem = torch.full((64, 64), 3, dtype=torch.long)
+    sem[32:] = 4
+    sem[60:] = 255
+    boxes = [(0, 16, 0, 16), (0, 16, 32, 48), (40, 48, 8, 24)]
+    masks = np.zeros((3, 64, 64), dtype=np.uint8)
+    for k, (y0, y1, x0, x1) in enumerate(boxes):
+        masks[k, y0:y1, x0:x1] = 1
+    labels = torch.tensor([0, 0, 1])
+    for k in range(3):
+        sem[torch.from_numpy(masks[k]).bool()] = labels[k]
+    sample = DetDataSample(
+        metainfo=dict(
+            img_shape=(64, 64), ori_shape=(64, 64), pad_shape=(64, 64),
+            batch_input_shape=(64, 64)))
+    sample.gt_instances = InstanceData(
+        labels=labels,
+        masks=torch.from_numpy(masks) if tensor_masks else BitmapMasks(masks, 64, 64))
+    sample.gt_sem_seg = PixelData(sem_seg=sem[None])
+    return sample
+
+
+# ----------------------------------------------------------------------------- text encoder
+def test_prompt_tokens_match_mmseg_clip_tokenizer():
+    enc = TaskTextEncoder(embed_dims=C, out_channels=C, num_layers=1, num_heads=4)
+    prompts = ['The task is semantic.', 'The task is instance.', 'The task is panoptic.']
+    tokens = enc.tokenize(prompts)
+    assert tokens.shape == (3, 16)
+    # ids from mmseg's CLIP BPE tokenizer: <sot> the task is panop tic . <eot>
+    assert tokens[2].tolist() == [49406, 518, 10549, 533, 1072, 24755, 269, 49407] + [0] * 8
+    assert torch.equal(tokens, tokenize(prompts, context_length=16))
+    # cached ids are reused, and equal a direct tokenizer call
+    assert set(enc._token_cache) == set(prompts)
+    assert torch.equal(enc.tokenize(prompts[2:]), tokenize(prompts[2], context_length=16))
+    # the prompts differ only in the task word
+    for row, task in zip(tokens.tolist(), ('semantic', 'instance', 'panoptic')):
+        word = tokenize(task, context_length=8)[0].tolist()
+        word = word[1:word.index(49407)]
+        assert row[:4] == [49406, 518, 10549, 533]
+        n = 4 + len(word)
+        assert row[4:n] == word and row[n:n + 2] == [269, 49407]
+        assert row[n + 2:] == [0] * (16 - n - 2)
+    assert [len(tokenize(t, 8)[0].nonzero()) - 2 for t in ('semantic', 'instance')] == [2, 1]
+
+
+def test_text_encoder_pools_eot_and_rejects_long_texts():
+    for causal in (True, False):
+        torch.manual_seed(0)
+        enc = TaskTextEncoder(embed_dims=C, out_channels=8, num_layers=2, num_heads=4,
+                              context_length=16, causal=causal)
+        tokens = enc.tokenize(['RS data with a building', 'RS data with a low vegetation'])
+        out = enc.encode_tokens(tokens)
+        assert out.shape == (2, 8)
+        # tokens after <end_of_text> (padding) do not change the embedding
+        garbage = tokens.clone()
+        garbage[:, 10:] = 1234
+        assert torch.allclose(enc.encode_tokens(garbage), out, atol=1e-6)
+        # a text's embedding does not depend on the other texts of the batch
+        assert torch.allclose(enc.encode_tokens(tokens[1:]), out[1:], atol=1e-6)
+    with pytest.raises(ValueError, match='context_length'):
+        TaskTextEncoder(embed_dims=C, num_heads=4, context_length=6).tokenize(
+            ['The task is panoptic.'])
+    # 'RS data with a car' needs exactly 7 tokens: fits context_length=7
+    assert TaskTextEncoder(embed_dims=C, num_heads=4, context_length=7).tokenize(
+        ['RS data with a car'])[0, -1] == 49407
+
+
+# ----------------------------------------------------------------------------- L_CON
+def test_contrastive_loss_equals_hand_computation():
+    t = [(1.0, 0.0), (0.0, 1.0), (0.6, 0.8)]
+    lab = [(0.8, 0.6), (-0.6, 0.8), (0.0, -1.0)]
+    tau = 0.5
+    sim = [[a[0] * b[0] + a[1] * b[1] for b in lab] for a in t]
+    t2l = -sum(math.log(math.exp(sim[i][i] / tau) / sum(math.exp(sim[i][j] / tau)
+                                                       for j in range(3)))
+               for i in range(3)) / 3
+    l2t = -sum(math.log(math.exp(sim[j][j] / tau) / sum(math.exp(sim[i][j] / tau)
+                                                       for i in range(3)))
+               for j in range(3)) / 3
+    assert t2l + l2t == pytest.approx(2.6285845368932828, abs=1e-9)
+    # unnormalised inputs: ⊙ is the cosine similarity
+    q_task = torch.tensor(t) * torch.tensor([[1.0], [3.0], [2.0]])
+    q_label = torch.tensor(lab) * 0.5
+    loss = task_label_contrastive_loss(q_task, q_label, tau)
+    assert loss.item() == pytest.approx(t2l + l2t, abs=1e-5)
+    # batched: the mean over images
+    batched = task_label_contrastive_loss(
+        torch.stack([q_task, q_label]), torch.stack([q_label, q_task]), tau)
+    assert batched.item() == pytest.approx(t2l + l2t, abs=1e-5)  # symmetric in its inputs
+    with pytest.raises(ValueError, match='same shape'):
+        task_label_contrastive_loss(q_task, q_label[:2], tau)
+
+
+# ----------------------------------------------------------------------------- targets
+@pytest.mark.parametrize('tensor_masks', [False, True])
+def test_task_targets_from_panoptic_gt(tensor_masks):
+    gt = panoptic_sample(tensor_masks)
+    args = (gt.gt_instances.labels, gt.gt_instances.masks, gt.gt_sem_seg.sem_seg, 3, 3)
+    labels, masks = build_task_targets('instance', *args)
+    assert labels.tolist() == [0, 0, 1]
+    assert masks.sum((1, 2)).tolist() == [256, 256, 128]
+    labels, masks = build_task_targets('panoptic', *args)
+    assert labels.tolist() == [0, 0, 1, 3, 4]
+    assert masks.sum((1, 2)).tolist() == [256, 256, 128, 32 * 64 - 512, 28 * 64 - 128]
+    labels, masks = build_task_targets('semantic', *args)
+    assert labels.tolist() == [0, 1, 3, 4]
+    assert masks.sum((1, 2)).tolist() == [512, 128, 32 * 64 - 512, 28 * 64 - 128]
+    assert masks.dtype == torch.long and masks.shape[-2:] == (64, 64)
+    # things missing from the semantic map are still merged into the semantic targets
+    labels, masks = build_task_targets('semantic', args[0], args[1], None, 3, 3)
+    assert labels.tolist() == [0, 1] and masks.sum((1, 2)).tolist() == [512, 128]
+    with pytest.raises(ValueError, match='task must be one of'):
+        build_task_targets('depth', *args)
+
+
+def test_head_task_targets_follow_sampled_tasks():
+    head = build_head(task_probs=dict(semantic=1.0))
+    targets = head.task_targets([panoptic_sample(), panoptic_sample()],
+                                ['semantic', 'instance'])
+    assert [t.labels.tolist() for t in targets] == [[0, 1, 3, 4], [0, 0, 1]]
+    assert head.sample_tasks(3) == ['semantic'] * 3
+    torch.manual_seed(0)
+    tasks = build_head().sample_tasks(20000)
+    freqs = [tasks.count(t) / 20000 for t in ('semantic', 'instance', 'panoptic')]
+    assert freqs == pytest.approx([0.3, 0.3, 0.4], abs=0.015)
+
+
+# ----------------------------------------------------------------------------- forward
+def test_outputs_depend_on_task_prompt():
+    head = build_head().eval()
+    x = neck_output()
+    samples = [panoptic_sample(), panoptic_sample()]
+    with torch.no_grad():
+        cls_sem, mask_sem = head(x, samples, ['semantic', 'semantic'])
+        cls_pan, mask_pan = head(x, samples, 'panoptic')
+        cls_mix, _ = head(x, samples, ['semantic', 'panoptic'])
+        cls_pan2, _ = head(x, samples)  # default prompt: panoptic
+    assert len(cls_sem) == 3 and cls_sem[-1].shape == (2, 6, 7)
+    assert mask_sem[-1].shape == (2, 6, 16, 16)
+    assert (cls_sem[-1] - cls_pan[-1]).abs().max() > 1e-3
+    assert (mask_sem[-1] - mask_pan[-1]).abs().max() > 1e-3
+    assert torch.allclose(cls_mix[-1][0], cls_sem[-1][0], atol=1e-5)
+    assert torch.allclose(cls_mix[-1][1], cls_pan[-1][1], atol=1e-5)
+    assert torch.equal(cls_pan2[-1], cls_pan[-1])
+
+    cls_logits, mask_full = head.predict(x, samples, 'instance')
+    assert cls_logits.shape == (2, 6, 7) and mask_full.shape == (2, 6, 64, 64)
+    with pytest.raises(ValueError, match='tasks must be'):
+        head(x, samples, ['semantic'])
+    with pytest.raises(ValueError, match='tasks must be'):
+        head.predict(x, samples, 'depth')
+
+    plain = build_head(prompt_mode='none').eval()
+    with torch.no_grad():
+        assert torch.equal(plain(x, samples, 'semantic')[0][-1],
+                           plain(x, samples, 'panoptic')[0][-1])
+    lv = build_head(prompt_mode='lv').eval()
+    with torch.no_grad():
+        assert (lv(x, samples, 'semantic')[0][-1] - lv(x, samples, 'instance')[0][-1]).abs(
+        ).max() > 1e-3
+
+
+def test_neck_output_format_is_checked():
+    head = build_head()
+    mask_feature, multi_scale = neck_output()
+    samples = [panoptic_sample(), panoptic_sample()]
+    with pytest.raises(ValueError, match='3 multi-scale features'):
+        head((mask_feature, multi_scale[:2]), samples)
+    with pytest.raises(ValueError, match='out_channels'):
+        head((mask_feature[:, :8], multi_scale), samples)
+    with pytest.raises(TypeError, match='neck output'):
+        head(multi_scale, samples)
+
+
+# ----------------------------------------------------------------------------- losses
+AUX_KEYS = {f'd{i}.loss_{k}' for i in range(2) for k in ('cls', 'mask', 'dice')}
+MAIN_KEYS = {'loss_cls', 'loss_mask', 'loss_dice'}
+
+
+@pytest.mark.parametrize('kwargs, has_con', [
+    (dict(), True),
+    (dict(use_contrastive=False), False),
+    (dict(prompt_mode='nt'), False),
+    (dict(prompt_mode='lv', class_names=None), False),
+    (dict(prompt_mode='none', class_names=None), False),
+])
+def test_loss_keys_follow_switches(kwargs, has_con):
+    head = build_head(**kwargs)
+    losses = head.loss(neck_output(), [panoptic_sample(), panoptic_sample(True)])
+    expected = MAIN_KEYS | AUX_KEYS | ({'loss_con'} if has_con else set())
+    assert set(losses) == expected
+    assert all(torch.isfinite(v) for v in losses.values())
+    mode = kwargs.get('prompt_mode', 'psh')
+    assert hasattr(head, 'text_encoder') == (mode in ('psh', 'nt'))
+    assert hasattr(head, 'task_embed') == (mode == 'lv')
+    assert hasattr(head, 'query_feat') == (mode == 'none')
+    assert hasattr(head, 'label_encoder') == has_con
+    sum(losses.values()).backward()
+    if mode in ('psh', 'nt'):
+        assert head.text_encoder.token_embedding.weight.grad.abs().sum() > 0
+    if has_con:
+        # L_CON reaches the label branch
+        assert head.label_encoder.layers[0].linear1.weight.grad.abs().sum() > 0
+
+
+def test_contrastive_pairs_matched_queries_with_their_label_texts():
+    head = build_head(task_probs=dict(instance=1.0), loss_con_weight=2.0)
+    seen = []
+    head.label_encoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    losses = head.loss(neck_output(1), [panoptic_sample()])
+    (label_embeds, ) = seen
+    texts = head.text_encoder(head.label_texts)
+    assert head.label_texts[0] == 'RS data with a building'
+    assert head.label_texts[-1] == 'RS data with a background'
+    # per slot: index of the label text it carries (instance task: 2 buildings, 1 car)
+    slot_text = [int((texts - row).abs().sum(-1).argmin()) for row in label_embeds[0]]
+    assert sorted(slot_text) == [0, 0, 1, 6, 6, 6]
+    assert losses['loss_con'] > 0
+
+
+def test_invalid_configs_raise():
+    with pytest.raises(ValueError, match='prompt_mode'):
+        build_head(prompt_mode='clip')
+    with pytest.raises(ValueError, match='use_contrastive=True'):
+        build_head(prompt_mode='nt', use_contrastive=True)
+    with pytest.raises(ValueError, match='class_names'):
+        build_head(class_names=CLASSES[:5])
+    with pytest.raises(ValueError, match='task_probs'):
+        build_head(task_probs=dict(semantic=0.5, depth=0.5))
+    with pytest.raises(ValueError, match='task_probs'):
+        build_head(task_probs=dict(semantic=0.0))
+    with pytest.raises(ValueError, match='task_prompt'):
+        build_head(task_prompt='The task is')
+    # label texts are tokenised at build time: a too long category name fails early
+    with pytest.raises(ValueError, match='context_length'):
+        build_head(class_names=CLASSES[:5] + ('water ' * 12, ))
+
+
+def test_own_pixel_decoder_for_multi_level_inputs():
+    """Without a TMSF neck the head can run mmdet's pixel decoder on backbone levels."""
+    attn = dict(embed_dims=C, num_heads=4, num_levels=3, num_points=2, dropout=0.0,
+                batch_first=True)
+    head = build_head(
+        in_channels=[8, 16, 32, 64],
+        pixel_decoder=dict(
+            type='MSDeformAttnPixelDecoder',
+            num_outs=3,
+            norm_cfg=dict(type='GN', num_groups=8),
+            act_cfg=dict(type='ReLU'),
+            encoder=dict(
+                num_layers=1,
+                layer_cfg=dict(
+                    self_attn_cfg=attn,
+                    ffn_cfg=dict(embed_dims=C, feedforward_channels=2 * C, num_fcs=2,
+                                 ffn_drop=0.0, act_cfg=dict(type='ReLU', inplace=True)))),
+            positional_encoding=dict(num_feats=C // 2, normalize=True))).eval()
+    feats = [torch.rand(1, c, 64 // s, 64 // s) for c, s in zip((8, 16, 32, 64), (4, 8, 16, 32))]
+    with torch.no_grad():
+        cls_preds, mask_preds = head(feats, [panoptic_sample()], 'semantic')
+    assert cls_preds[-1].shape == (1, 6, 7) and mask_preds[-1].shape == (1, 6, 16, 16)
