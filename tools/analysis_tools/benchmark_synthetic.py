@@ -31,7 +31,6 @@ COLUMNS = {
     'AP50': 'instance/segm_mAP_50', 'AP75': 'instance/segm_mAP_75', 'mIoU': 'semantic/mIoU',
     'mAcc': 'semantic/mAcc', 'OA': 'semantic/OA'
 }
-AP_KEYS = ('AP', 'AP50', 'AP75')
 
 
 def parse_args() -> argparse.Namespace:
@@ -96,9 +95,7 @@ def main() -> None:
             runner = Runner.from_cfg(build_cfg(MODELS[name], args, seed, work_dir))
             runner.train()
             metrics = runner.test()
-            # CocoMetric reports AP in [0, 1]; the table uses percentages like PQ and mIoU
-            row = {col: float(metrics[key]) * (100 if col in AP_KEYS else 1)
-                   for col, key in COLUMNS.items()}
+            row = {col: float(metrics[key]) for col, key in COLUMNS.items()}
             results[name].append(row)
             print(f'[benchmark] {name} seed {seed}: ' +
                   ', '.join(f'{k} {v:.1f}' for k, v in row.items()), flush=True)

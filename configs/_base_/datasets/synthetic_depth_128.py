@@ -79,11 +79,10 @@ test_dataloader = val_dataloader
 
 # all nine metrics in one loop: PQ/SQ/RQ, AP/AP50/AP75, mIoU/mAcc/OA
 val_evaluator = [
-    dict(type='CocoPanopticMetric', ann_file=data_root + 'annotations/panoptic_val.json',
-         seg_prefix=data_root + 'annotations/panoptic_val/', prefix='panoptic',
+    dict(type='MultiTaskCocoPanopticMetric', ann_file=data_root + 'annotations/panoptic_val.json',
+         seg_prefix=data_root + 'annotations/panoptic_val/', backend_args=backend_args),
+    dict(type='MultiTaskCocoMetric', ann_file=data_root + 'annotations/instances_val.json',
          backend_args=backend_args),
-    dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json', metric='segm',
-         prefix='instance', backend_args=backend_args),
-    dict(type='SemSegMetric', iou_metrics=['mIoU'], prefix='semantic'),
+    dict(type='MultiTaskSemSegMetric'),
 ]
 test_evaluator = val_evaluator

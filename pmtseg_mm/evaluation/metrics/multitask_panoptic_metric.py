@@ -1,0 +1,162 @@
+"""Panoptic quality (PQ, SQ, RQ) of a multi-task model, per class as in the paper's Fig. 10."""
+import os.path as osp
+from typing import Dict, Optional, Sequence, Tuple
+
+from mmdet.evaluation.metrics import CocoPanopticMetric
+from mmdet.evaluation.metrics.coco_panoptic_metric import (parse_pq_results,
+                                                           print_panoptic_table)
+from mmdet.registry import METRICS
+from mmengine.logging import MMLogger
+from panopticapi.evaluation import PQStat
+
+_GROUPS = (('All', None), ('Things', True), ('Stuff', False))
+
+
+@METRICS.register_module()
+class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
+    """mmdet :class:`CocoPanopticMetric` for multimodal remote-sensing data.
+
+    Results (percent, like mmdet): ``PQ``, ``SQ``, ``RQ`` and their ``_th`` (things) and ``_st``
+    (stuff) variants, under the prefix ``panoptic``. Fixes over the stock metric:
+
+    - **PNG names.** mmdet names the panoptic PNG of a sample after ``img_path`` with ``.jpg``
+      replaced by ``.png``, so ``.tif`` optical files look for ``<stem>.tif`` PNGs. Here the name
+      is the ``file_name`` of the image's annotation in ``ann_file`` (or ``<stem>.png`` without
+      one), whatever the image extension.
+    - **Missing predictions.** Samples without ``pred_panoptic_seg`` are skipped with a warning;
+      ``ValueError`` when no sample has one.
+    - **No in-place edit.** mmdet writes VOID into the predicted tensor; a copy is passed instead,
+      so metrics later in the same ``Evaluator`` (e.g. semantic from panoptic) see the prediction.
+    - **Per-class table** keyed by category name (``nan`` for classes absent from both ground
+      truth and prediction); a group without any segment (e.g. no stuff) reports ``nan`` instead
+      of dividing by zero.
+
+    Args:
+        ann_file (str, optional): COCO panoptic JSON, e.g.
+            ``data_root + 'annotations/panoptic_val.json'``. Without it the samples must carry
+            ``segments_info`` (and ``seg_map_path`` when ``outfile_prefix`` is set).
+        seg_prefix (str, optional): Folder of the ground-truth PNGs, e.g.
+            ``data_root + 'annotations/panoptic_val/'``. Required unless ``outfile_prefix`` is set
+            without ``ann_file`` (then the PNG folder comes from ``seg_map_path``).
+        classwise (bool): Log the per-class PQ/SQ/RQ table. Defaults to True.
+        format_only, outfile_prefix, nproc, backend_args, collect_device, prefix: as in mmdet's
+            :class:`CocoPanopticMetric`.
+    """
+    default_prefix: Optional[str] = 'panoptic'
+
+    def __init__(self,
+                 ann_file: Optional[str] = None,
+                 seg_prefix: Optional[str] = None,
+                 classwise: bool = True,
+                 format_only: bool = False,
+                 outfile_prefix: Optional[str] = None,
+                 nproc: int = 32,
+                 backend_args: Optional[dict] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        reads_gt_folder = outfile_prefix is None or (ann_file is not None and not format_only)
+        if seg_prefix is None and reads_gt_folder:
+            raise ValueError(f'{type(self).__name__}: `seg_prefix` (folder of the ground-truth '
+                             "panoptic PNGs, e.g. data_root + 'annotations/panoptic_val/') is "
+                             'required, got None')
+        super().__init__(
+            ann_file=ann_file,
+            seg_prefix=seg_prefix,
+            classwise=classwise,
+            format_only=format_only,
+            outfile_prefix=outfile_prefix,
+            nproc=nproc,
+            backend_args=backend_args,
+            collect_device=collect_device,
+            prefix=prefix)
+        if self._coco_api is not None:
+            # mmdet's COCOPanoptic guesses the PNG name from the image name; use the real one.
+            for ann in self._coco_api.dataset['annotations']:
+                self._coco_api.imgs[ann['image_id']]['segm_file'] = ann['file_name']
+        self._num_skipped = 0
+
+    def _png_name(self, data_sample: dict) -> str:
+        """File name of the sample's panoptic PNG (ground truth and prediction)."""
+        if self._coco_api is not None and data_sample['img_id'] in self._coco_api.imgs:
+            return self._coco_api.imgs[data_sample['img_id']]['segm_file']
+        return osp.splitext(osp.basename(data_sample['img_path']))[0] + '.png'
+
+    def _check_categories(self) -> None:
+        if self._coco_api is None:
+            return
+        names = {cat['name'] for cat in self._coco_api.cats.values()}
+        missing = [name for name in self.dataset_meta['classes'] if name not in names]
+        if missing:
+            raise ValueError(f'{type(self).__name__}: classes {missing} of the dataset are not '
+                             f'categories of `ann_file` (it has {sorted(names)})')
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Score the samples that have ``pred_panoptic_seg`` (dicts from ``to_dict()``)."""
+        self._check_categories()
+        usable = []
+        for data_sample in data_samples:
+            if 'pred_panoptic_seg' not in data_sample:
+                self._num_skipped += 1
+                continue
+            pred = dict(data_sample['pred_panoptic_seg'])
+            pred['sem_seg'] = pred['sem_seg'].clone()  # mmdet writes VOID into it in place
+            # mmdet derives the PNG name from ``img_path`` (replacing '.jpg' only): give it the name
+            usable.append(dict(data_sample, img_path=self._png_name(data_sample),
+                               pred_panoptic_seg=pred))
+        if usable:
+            super().process(data_batch, usable)
+
+    def _label_categories(self) -> Dict[int, dict]:
+        """Categories keyed by label index, as mmdet uses them without ``ann_file``."""
+        things = set(self.dataset_meta['thing_classes'])
+        return {
+            label: dict(id=label, name=name, isthing=int(name in things))
+            for label, name in enumerate(self.dataset_meta['classes'])
+        }
+
+    @staticmethod
+    def _average(pq_stat: PQStat, categories: Dict[int, dict],
+                 isthing: Optional[bool]) -> Tuple[dict, Dict[int, dict]]:
+        """``PQStat.pq_average`` with ``nan`` (not ZeroDivisionError) for an empty group/class."""
+        nan = float('nan')
+        empty = {cat_id for cat_id in categories
+                 if pq_stat[cat_id].tp + pq_stat[cat_id].fp + pq_stat[cat_id].fn == 0}
+        group = [cat_id for cat_id, cat in categories.items()
+                 if isthing is None or (cat['isthing'] == 1) == isthing]
+        if all(cat_id in empty for cat_id in group):
+            return dict(pq=nan, sq=nan, rq=nan, n=0), {}
+        average, per_class = pq_stat.pq_average(categories, isthing=isthing)
+        for cat_id in empty:
+            per_class[cat_id] = dict(pq=nan, sq=nan, rq=nan)
+        return average, per_class
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """PQ/SQ/RQ (percent) over all classes, things (``_th``) and stuff (``_st``)."""
+        logger: MMLogger = MMLogger.get_current_instance()
+        num_skipped, self._num_skipped = self._num_skipped, 0
+        if not results:
+            raise ValueError(
+                f'{type(self).__name__}: no data sample has `pred_panoptic_seg` ({num_skipped} '
+                "skipped); let the model predict the panoptic task (PMTSeg: 'panoptic' in "
+                'test_cfg.tasks; Mask2Former: test_cfg.panoptic_on=True) or drop this metric')
+        if num_skipped:
+            logger.warning(f'{type(self).__name__}: {num_skipped} data samples without '
+                           '`pred_panoptic_seg` were not scored')
+        if self.tmp_dir is None:  # outfile_prefix set: mmdet dumps JSON + PNGs, then scores them
+            return super().compute_metrics(results)
+
+        categories = self.categories if self._coco_api is not None else self._label_categories()
+        pq_stat = PQStat()
+        for batch_stat in results:
+            pq_stat += batch_stat
+        pq_results = {}
+        per_class = {}
+        for name, isthing in _GROUPS:
+            pq_results[name], group_per_class = self._average(pq_stat, categories, isthing)
+            if isthing is None:
+                per_class = group_per_class
+        classwise = None
+        if self.classwise:
+            classwise = {categories[cat_id]['name']: per_class[cat_id] for cat_id in categories}
+        print_panoptic_table(pq_results, classwise, logger=logger)
+        return parse_pq_results(pq_results)
