@@ -35,3 +35,5 @@ default_hooks = dict(
     checkpoint=dict(by_epoch=False, save_last=True, max_keep_ckpts=3, interval=val_interval),
     logger=dict(interval=50))
 log_processor = dict(by_epoch=False)
+# backbones train from scratch here: no 0.1x learning-rate multiplier (meant for pretrained ones)
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0, decay_mult=1.0)}))
