@@ -1,13 +1,15 @@
 """Test a checkpoint: all metrics of the config's evaluators in one loop (mmdet-style CLI).
 
 Usage: python tools/test.py CONFIG CHECKPOINT [--tasks semantic instance panoptic]
-           [--show-dir DIR [--show-num N]] [--out results.pkl] [--cfg-options k=v ...]
+           [--show-dir DIR [--show-num N]] [--dump-dir DIR] [--out results.pkl]
+           [--cfg-options k=v ...]
 """
 import argparse
 import os
 import os.path as osp
 
 from mmdet.evaluation import DumpDetResults
+from mmdet.registry import METRICS
 from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
@@ -26,6 +28,9 @@ def parse_args() -> argparse.Namespace:
                         help='segmentation tasks to predict and evaluate (default: all the '
                         'config provides)')
     parser.add_argument('--out', help='dump raw predictions to this pickle file')
+    parser.add_argument('--dump-dir', help='also write predictions in standard formats: COCO '
+                        'panoptic JSON + PNGs (panoptic.panoptic.json), COCO instance results '
+                        '(instance.segm.json, RLE) and semantic PNGs (semantic/)')
     parser.add_argument('--show-dir', help='save prediction pictures (modalities | semantic | '
                         'instance | panoptic) to this directory')
     parser.add_argument('--show-num', type=int, default=4, help='number of pictures to save')
@@ -36,6 +41,12 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+def metric_task(evaluator: dict) -> str:
+    """The task an evaluator scores: its ``prefix`` or its class's default prefix."""
+    return evaluator.get('prefix') or getattr(METRICS.get(evaluator['type']), 'default_prefix',
+                                              None)
 
 
 def select_tasks(cfg: Config, tasks) -> None:
@@ -50,10 +61,21 @@ def select_tasks(cfg: Config, tasks) -> None:
     for key in ('val_evaluator', 'test_evaluator'):
         evaluators = cfg.get(key)
         if isinstance(evaluators, (list, tuple)):
-            kept = [e for e in evaluators if e.get('prefix') not in TASKS or e['prefix'] in tasks]
+            kept = [e for e in evaluators if metric_task(e) not in TASKS or metric_task(e) in tasks]
             if not kept:
                 raise ValueError(f'--tasks {tasks}: no evaluator of `{key}` is left')
             cfg[key] = kept
+
+
+def dump_predictions(cfg: Config, dump_dir: str) -> None:
+    """Make the test evaluators also write their predictions in standard formats."""
+    evaluators = cfg.test_evaluator
+    for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
+        task = metric_task(evaluator)
+        if task == 'semantic':
+            evaluator['output_dir'] = osp.join(dump_dir, 'semantic')
+        elif task in ('panoptic', 'instance'):
+            evaluator['outfile_prefix'] = osp.join(dump_dir, task)
 
 
 def main() -> None:
@@ -70,6 +92,9 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     if args.tasks:
         select_tasks(cfg, args.tasks)
+    if args.dump_dir:
+        os.makedirs(args.dump_dir, exist_ok=True)
+        dump_predictions(cfg, args.dump_dir)
     if args.show_dir:
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
             dict(type='MultiModalVisualizationHook', out_dir=args.show_dir,

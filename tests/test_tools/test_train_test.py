@@ -90,3 +90,16 @@ def test_test_tool_prints_metrics_and_saves_pictures(trained):
         assert re.search(re.escape(key) + r': -?\d+\.\d+', out), f'{key} missing'
     pictures = os.listdir(show_dir)
     assert len(pictures) == 1 and pictures[0].endswith('.png')
+
+
+def test_test_tool_task_subset_and_standard_dumps(trained):
+    data_root, work_dir, _ = trained
+    dump = osp.join(work_dir, 'dump')
+    out = _run(['tools/test.py', EF_TINY, osp.join(work_dir, 'iter_2.pth'), '--work-dir',
+                osp.join(work_dir, 'test_dump'), '--tasks', 'panoptic', 'semantic', '--dump-dir',
+                dump, '--cfg-options'] + _data_options(data_root))
+    assert re.search(r'panoptic/PQ: -?\d+\.\d+', out) and re.search(r'semantic/mIoU: \d', out)
+    assert 'instance/segm_mAP' not in out  # the instance evaluator was dropped
+    assert sorted(os.listdir(osp.join(dump, 'semantic'))) == ['val_00000.png', 'val_00001.png']
+    assert osp.exists(osp.join(dump, 'panoptic.panoptic.json'))
+    assert len(os.listdir(osp.join(dump, 'panoptic.panoptic'))) == 2

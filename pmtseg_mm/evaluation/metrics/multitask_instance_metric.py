@@ -1,5 +1,5 @@
-"""Instance metrics (AP, AP50, AP75) of a multi-task model."""
-from typing import Dict, Optional, Sequence, Union
+"""Instance segmentation scores (mask AP, AP50, AP75) of a multi-task model."""
+from typing import Dict, List, Optional, Sequence, Union
 
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
@@ -10,34 +10,126 @@ AP_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 
 @METRICS.register_module()
 class MultiTaskCocoMetric(CocoMetric):
-    """mmdet :class:`CocoMetric` for mask AP under the prefix ``instance``.
+    """mmdet :class:`CocoMetric` (mask AP by default) under the prefix ``instance``.
 
-    Differences: AP values are percentages (like PQ and mIoU, and the paper's tables); an empty
-    prediction set (mmdet logs an error and returns no keys) scores 0 for every AP item instead
-    of dropping them; the per-class AP table is on by default. The instance JSON lists the thing
-    categories, which come first in the dataset classes, so predicted labels map to them.
+    Results: ``segm_mAP``, ``segm_mAP_50``, ``segm_mAP_75`` (+ ``_s/_m/_l`` and, with
+    ``classwise``, ``<class>_precision``) in **percent**, like PQ and mIoU and the paper's
+    tables (mmdet reports fractions); pycocotools' ``-1`` (no ground truth in an area range)
+    stays ``-1``. Differences from the stock metric:
+
+    - **Labels to category ids by name.** Predicted labels index the dataset ``classes``, whose
+      first entries are the ``thing_classes``; the instance JSON lists the thing categories only.
+      mmdet maps label ``i`` to the ``i``-th JSON category whose name is a class, i.e. it trusts the
+      JSON order; here label ``i`` maps to the id of the category named ``thing_classes[i]``.
+      ``ValueError`` when a thing class is missing from the JSON, the classes do not start with the
+      thing classes, or a prediction carries a stuff label.
+    - **Empty predictions** (no instance in any image) score 0 for every AP item; mmdet logs an
+      error and returns no keys.
+    - Only the evaluated images are scored (mmdet scores every image of ``ann_file``, counting
+      skipped ones as all missed); samples without ``pred_instances`` are skipped with a warning,
+      ``ValueError`` when none has them.
+
+    Args:
+        ann_file (str, optional): COCO instances JSON of the things, e.g.
+            ``data_root + 'annotations/instances_val.json'``.
+        metric (str | list[str]): ``'segm'`` and/or ``'bbox'``. Defaults to ``'segm'``.
+        classwise (bool): Log the per-class AP table. Defaults to True.
+        iou_thrs, metric_items, format_only, outfile_prefix, backend_args, collect_device,
+            prefix: as in mmdet's :class:`CocoMetric`.
     """
     default_prefix: Optional[str] = 'instance'
 
     def __init__(self,
+                 ann_file: Optional[str] = None,
                  metric: Union[str, Sequence[str]] = 'segm',
                  classwise: bool = True,
-                 **kwargs) -> None:
-        super().__init__(metric=metric, classwise=classwise, **kwargs)
+                 iou_thrs: Optional[Union[float, Sequence[float]]] = None,
+                 metric_items: Optional[Sequence[str]] = None,
+                 format_only: bool = False,
+                 outfile_prefix: Optional[str] = None,
+                 backend_args: Optional[dict] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        metrics = [metric] if isinstance(metric, str) else list(metric)
+        if not metrics or not set(metrics) <= {'segm', 'bbox'}:
+            raise ValueError(f"{type(self).__name__}: `metric` must be 'segm', 'bbox' or a list "
+                             f'of them, got {metric!r}')
+        super().__init__(
+            ann_file=ann_file,
+            metric=metrics,
+            classwise=classwise,
+            iou_thrs=iou_thrs,
+            metric_items=metric_items,
+            format_only=format_only,
+            outfile_prefix=outfile_prefix,
+            backend_args=backend_args,
+            collect_device=collect_device,
+            prefix=prefix)
+        self._num_skipped = 0
+
+    def _thing_cat_ids(self) -> Optional[List[int]]:
+        """Category id of each thing label, looked up by name in ``ann_file``."""
+        things = self.dataset_meta.get('thing_classes')
+        if things is None or self._coco_api is None:
+            return None
+        classes = self.dataset_meta['classes']
+        if tuple(classes[:len(things)]) != tuple(things):
+            raise ValueError(f'{type(self).__name__}: dataset classes {tuple(classes)} must start '
+                             f'with the thing_classes {tuple(things)}')
+        name_to_id = {cat['name']: cat['id'] for cat in self._coco_api.dataset['categories']}
+        missing = [name for name in things if name not in name_to_id]
+        if missing:
+            raise ValueError(f'{type(self).__name__}: thing classes {missing} are not categories '
+                             f'of `ann_file` (it has {sorted(name_to_id)})')
+        return [name_to_id[name] for name in things]
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Encode the ``pred_instances`` of each sample (dicts from ``to_dict()``)."""
+        things = self.dataset_meta.get('thing_classes')
+        usable = []
+        for data_sample in data_samples:
+            if 'pred_instances' not in data_sample:
+                self._num_skipped += 1
+                continue
+            labels = data_sample['pred_instances']['labels']
+            if things is not None and labels.numel() and int(labels.max()) >= len(things):
+                raise ValueError(
+                    f'{type(self).__name__}: pred_instances of {data_sample.get("img_path")} has '
+                    f'label {int(labels.max())}, but instance labels must be thing classes '
+                    f'(< {len(things)})')
+            usable.append(data_sample)
+        if usable:
+            super().process(data_batch, usable)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        eval_results = super().compute_metrics(results)
-        if self.format_only:
-            return eval_results
-        out: Dict[str, float] = {}
-        for metric in self.metrics:
+        """AP items in percent (``-1`` kept), or 0 for all when nothing was predicted."""
+        logger: MMLogger = MMLogger.get_current_instance()
+        num_skipped, self._num_skipped = self._num_skipped, 0
+        if not results:
+            raise ValueError(
+                f'{type(self).__name__}: no data sample has `pred_instances` ({num_skipped} '
+                "skipped); let the model predict the instance task (PMTSeg: 'instance' in "
+                'test_cfg.tasks; Mask2Former: test_cfg.instance_on=True) or drop this metric')
+        if num_skipped:
+            logger.warning(f'{type(self).__name__}: {num_skipped} data samples without '
+                           '`pred_instances` were not scored')
+        cat_ids = self._thing_cat_ids()
+        if cat_ids is not None:
+            self.cat_ids = cat_ids
+        if self._coco_api is not None:
+            img_ids = sorted({gt['img_id'] for gt, _ in results})
+            unknown = sorted(set(img_ids) - set(self._coco_api.get_img_ids()))
+            if unknown:
+                raise ValueError(f'{type(self).__name__}: img_id {unknown} are not images of '
+                                 '`ann_file`; it must describe the evaluated split')
+            self.img_ids = img_ids
+        if not self.format_only and all(len(pred['labels']) == 0 for _, pred in results):
+            logger.warning(f'{type(self).__name__}: no instance predicted in any image; '
+                           'every AP item is 0')
             items = self.metric_items or AP_ITEMS
-            missing = [item for item in items if f'{metric}_{item}' not in eval_results]
-            if missing:
-                MMLogger.get_current_instance().warning(
-                    f'{type(self).__name__}: no {metric} predictions to score; '
-                    f'{metric} AP items {missing} reported as 0')
-            for item in items:
-                value = eval_results.get(f'{metric}_{item}', 0.0)
-                out[f'{metric}_{item}'] = value if value < 0 else round(value * 100, 1)
-        return out
+            return {f'{metric}_{item}': 0.0 for metric in self.metrics for item in items}
+        eval_results = super().compute_metrics(results)
+        return {
+            key: value if value < 0 else round(value * 100, 1)
+            for key, value in eval_results.items()
+        }

@@ -54,11 +54,6 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
                  backend_args: Optional[dict] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
-        reads_gt_folder = outfile_prefix is None or (ann_file is not None and not format_only)
-        if seg_prefix is None and reads_gt_folder:
-            raise ValueError(f'{type(self).__name__}: `seg_prefix` (folder of the ground-truth '
-                             "panoptic PNGs, e.g. data_root + 'annotations/panoptic_val/') is "
-                             'required, got None')
         super().__init__(
             ann_file=ann_file,
             seg_prefix=seg_prefix,
@@ -69,6 +64,11 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
             backend_args=backend_args,
             collect_device=collect_device,
             prefix=prefix)
+        reads_gt_folder = outfile_prefix is None or (ann_file is not None and not format_only)
+        if seg_prefix is None and reads_gt_folder:
+            raise ValueError(f'{type(self).__name__}: `seg_prefix` (folder of the ground-truth '
+                             "panoptic PNGs, e.g. data_root + 'annotations/panoptic_val/') is "
+                             'required, got None')
         if self._coco_api is not None:
             # mmdet's COCOPanoptic guesses the PNG name from the image name; use the real one.
             for ann in self._coco_api.dataset['annotations']:
@@ -124,10 +124,10 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
         group = [cat_id for cat_id, cat in categories.items()
                  if isthing is None or (cat['isthing'] == 1) == isthing]
         if all(cat_id in empty for cat_id in group):
-            return dict(pq=nan, sq=nan, rq=nan, n=0), {}
+            return dict(pq=nan, sq=nan, rq=nan, n=0), {
+                cat_id: dict(pq=nan, sq=nan, rq=nan) for cat_id in group}
         average, per_class = pq_stat.pq_average(categories, isthing=isthing)
-        for cat_id in empty:
-            per_class[cat_id] = dict(pq=nan, sq=nan, rq=nan)
+        per_class.update({cat_id: dict(pq=nan, sq=nan, rq=nan) for cat_id in empty & set(group)})
         return average, per_class
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
