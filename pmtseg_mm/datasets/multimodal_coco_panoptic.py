@@ -14,6 +14,7 @@ class MultiModalCocoPanopticDataset(CocoPanopticDataset):
     ``<data_root>/<modalities[name]>/<stem><modality_suffixes[name]>``. Each data info gets
     ``modality_paths`` (ordered like ``modalities``) for :class:`LoadMultiModalImages`;
     ``img_path`` stays the first modality's (optical) file so stock hooks and visualisers work.
+    The panoptic PNG is ``<stem>.png`` whatever the image extension (mmdet only maps ``.jpg``).
 
     Args:
         modalities (dict[str, str]): Modality name -> folder prefix relative to ``data_root``,
@@ -52,6 +53,8 @@ class MultiModalCocoPanopticDataset(CocoPanopticDataset):
     def parse_data_info(self, raw_data_info: dict) -> dict:
         data_info = super().parse_data_info(raw_data_info)
         stem, ext = osp.splitext(raw_data_info['raw_img_info']['file_name'])
+        if data_info['seg_map_path'] is not None:  # mmdet only maps '.jpg' to the PNG name
+            data_info['seg_map_path'] = osp.join(self.data_prefix['seg'], stem + '.png')
         data_info['modality_paths'] = {
             name: osp.join(prefix, stem + self.modality_suffixes.get(name, ext))
             for name, prefix in self.modalities.items()
