@@ -16,8 +16,12 @@ else
   [ -x .venv/bin/python ] || python3 -m venv .venv
   py="$root/.venv/bin/python"
 fi
-pip=("$py" -m pip --disable-pip-version-check)
 log() { printf '[install %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+# pip, without the per-package notes about find-links folders some machines' pip.conf names
+pip() {
+  "$py" -m pip --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+}
 
 stamp="$("$py" -c 'import sys; print(sys.prefix)')/.pmtseg_mm_installed"
 req_hash="$(cat setup.py requirements/*.txt | sha256sum | cut -c1-16)"
@@ -25,25 +29,27 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$req_hash" ] && "$py" -c 'import pm
   log "environment up to date ($py)"; exit 0
 fi
 
-"${pip[@]}" install -q 'pip>=23' 'setuptools<70' wheel ninja 'numpy<2'
+pip install -q 'pip>=23' 'setuptools<70' wheel ninja 'numpy<2'
 if ! "$py" -c 'import torch' 2>/dev/null; then
   log "installing $torch_spec"
-  "${pip[@]}" install -q "$torch_spec"
+  pip install -q "$torch_spec"
 fi
 if ! "$py" -c 'import mmcv.ops' 2>/dev/null; then
   mkdir -p "$wheel_dir"
   if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
     log "building mmcv 2.1.0 with ops from source into $wheel_dir (about 12 min on 2 cores, once)"
     MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-2}" \
-      "${pip[@]}" wheel -q --no-build-isolation --no-deps mmcv==2.1.0 -w "$wheel_dir"
+      pip wheel -q --no-build-isolation --no-deps mmcv==2.1.0 -w "$wheel_dir"
   fi
   log "installing mmcv from $wheel_dir"
-  "${pip[@]}" install -q --find-links "$wheel_dir" --no-index --no-deps "$(ls "$wheel_dir"/mmcv-2.1.0-*.whl | head -n1)"
-  "${pip[@]}" install -q addict packaging Pillow pyyaml yapf 'opencv-python-headless<4.11'
+  pip install -q --find-links "$wheel_dir" --no-index --no-deps "$(ls "$wheel_dir"/mmcv-2.1.0-*.whl | head -n1)"
+  pip install -q addict packaging Pillow pyyaml yapf 'opencv-python-headless<4.11'
 fi
 log "installing runtime and test requirements and pmtseg_mm (editable)"
-"${pip[@]}" install -q --find-links "$wheel_dir" -r requirements/runtime.txt -r requirements/mminstall.txt \
+pip install -q --find-links "$wheel_dir" -r requirements/runtime.txt -r requirements/mminstall.txt \
   -r requirements/tests.txt
-SETUPTOOLS_ENABLE_FEATURES=legacy-editable "${pip[@]}" install -q --no-deps --no-build-isolation -e .
+# legacy editable install: mim finds tools/ and configs/ through pmtseg_mm/.mim in the repo
+export SETUPTOOLS_ENABLE_FEATURES=legacy-editable
+pip install -q --no-deps --no-build-isolation -e .
 "$py" -c 'import pmtseg_mm, mmcv.ops, mmdet, mmseg; print("pmtseg_mm", pmtseg_mm.__version__, "ready")'
 echo "$req_hash" > "$stamp"
