@@ -6,21 +6,11 @@ import pytest
 from mmdet.registry import MODELS, TRANSFORMS
 from mmengine.config import Config
 
+from pmtseg_mm.utils import drop_pretrained
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)
-
-
-def _drop_pretrained(node):
-    """Pretrained links need internet: build with random weights instead."""
-    if isinstance(node, dict):
-        if isinstance(node.get('init_cfg'), dict) and node['init_cfg'].get('type') == 'Pretrained':
-            node['init_cfg'] = None
-        for value in node.values():
-            _drop_pretrained(value)
-    elif isinstance(node, list):
-        for value in node:
-            _drop_pretrained(value)
 
 
 def test_configs_found():
@@ -31,7 +21,7 @@ def test_configs_found():
 def test_config_builds(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports['imports'] == ['pmtseg_mm']
-    _drop_pretrained(cfg.model)
+    drop_pretrained(cfg.model)  # pretrained links need internet
     model = MODELS.build(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

@@ -18,6 +18,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import pmtseg_mm  # noqa: F401
+from pmtseg_mm.utils import drop_pretrained
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,20 +32,8 @@ def parse_args() -> argparse.Namespace:
 
 def build(config: str, device: str) -> torch.nn.Module:
     cfg = Config.fromfile(config)
-
-    def drop_pretrained(node):
-        if isinstance(node, dict):
-            if isinstance(node.get('init_cfg'), dict) and node['init_cfg'].get('type') == 'Pretrained':
-                node['init_cfg'] = None
-            for value in node.values():
-                drop_pretrained(value)
-        elif isinstance(node, list):
-            for value in node:
-                drop_pretrained(value)
-
     drop_pretrained(cfg.model)  # random weights: latency does not depend on them
-    model = MODELS.build(cfg.model).to(device).eval()
-    return model
+    return MODELS.build(cfg.model).to(device).eval()
 
 
 @torch.no_grad()
