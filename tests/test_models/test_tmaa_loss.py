@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import nn
 
-from pmtseg_mm.models.losses.tmaa_loss import TMAALoss, pooled_grid
+from pmtseg_mm.models.losses.tmaa_loss import TMAALoss
+from pmtseg_mm.models.utils import pooled_grid
 
 LN2 = math.log(2.0)
 

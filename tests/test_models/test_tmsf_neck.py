@@ -2,8 +2,10 @@
 import pytest
 import torch
 from mmdet.registry import MODELS
+from torch import nn
 
-from pmtseg_mm.models.necks import ScaleFusion, TMSFNeck
+from pmtseg_mm.models.necks.tmsf_neck import ScaleFusion, TMSFNeck
+from pmtseg_mm.models.utils import pooled_grid as kv_grid
 
 C = 32
 PIXEL_DECODER = dict(
@@ -22,7 +24,7 @@ PIXEL_DECODER = dict(
 IN_CHANNELS = [[8, 16, 32, 64], [4, 8, 16, 32]]
 
 
-def _neck(**kwargs):
+def _neck(**kwargs) -> TMSFNeck:
     cfg = dict(type='TMSFNeck', in_channels=IN_CHANNELS, pixel_decoder=PIXEL_DECODER,
                out_channels=C, num_heads=4, ffn_channels=64, max_kv_tokens=64)
     cfg.update(kwargs)
@@ -31,31 +33,55 @@ def _neck(**kwargs):
     return neck.eval()
 
 
-def _feats(size=64, seed=0):
+def _feats(size=64, seed=0, batch=2, in_channels=IN_CHANNELS):
     g = torch.Generator().manual_seed(seed)
-    return [[torch.rand(2, c, size // s, size // s, generator=g) for c, s in zip(chans, (4, 8, 16, 32))]
-            for chans in IN_CHANNELS]
+    return [[torch.rand(batch, c, size // s, size // s, generator=g)
+             for c, s in zip(chans, (4, 8, 16, 32))] for chans in in_channels]
 
 
 @pytest.mark.parametrize('scales', [(4, 8, 16, 32), (4, )])
 @pytest.mark.parametrize('num_layers', [1, 2, 3])
 def test_output_shapes(scales, num_layers):
     neck = _neck(scales=scales, num_layers=num_layers)
-    attending = [f.attend for f in neck.fusions]
-    assert attending == [s in scales for s in (4, 8, 16, 32)]
-    assert all(len(t) == num_layers for f in neck.fusions if f.attend for t in f.trans)
-    mask_feature, multi_scale = neck(_feats())
+    assert isinstance(neck, TMSFNeck)
+    assert [f.attend for f in neck.fusions] == [s in scales for s in (4, 8, 16, 32)]
+    assert [len(t) for f in neck.fusions if f.attend for t in f.trans] == [num_layers] * 2 * len(
+        scales)
+    with torch.no_grad():
+        mask_feature, multi_scale = neck(_feats())
     assert mask_feature.shape == (2, C, 16, 16)
     assert [tuple(f.shape) for f in multi_scale] == [(2, C, 2, 2), (2, C, 4, 4), (2, C, 8, 8)]
 
 
-def test_fused_features_depend_on_both_modalities():
-    neck = _neck()
+def test_unlisted_scales_use_joint_mlp_only():
+    neck = _neck(scales=(4, ))
     feats = _feats()
     with torch.no_grad():
-        ref = neck(feats)
+        decoded = [decoder(f) for decoder, f in zip(neck.pixel_decoders, feats)]
+        _, multi_scale = neck(feats)
+        for i, fusion in zip((2, 1, 0), neck.fusions[1:]):  # strides 8, 16, 32
+            expected = fusion.joint(torch.cat([d[1][i] for d in decoded], dim=1))
+            torch.testing.assert_close(multi_scale[i], expected)
+
+
+def test_three_modalities():
+    in_channels = IN_CHANNELS + [[4, 4, 8, 8]]
+    neck = _neck(num_modalities=3, in_channels=in_channels)
+    assert len(neck.pixel_decoders) == 3 and all(len(f.trans) == 3 for f in neck.fusions)
+    assert neck.fusions[0].joint[0].in_channels == 3 * C
+    with torch.no_grad():
+        mask_feature, multi_scale = neck(_feats(batch=1, in_channels=in_channels))
+    assert mask_feature.shape == (1, C, 16, 16)
+    assert [tuple(f.shape) for f in multi_scale] == [(1, C, 2, 2), (1, C, 4, 4), (1, C, 8, 8)]
+
+
+def test_fused_features_depend_on_both_modalities():
+    neck = _neck()
+    with torch.no_grad():
+        ref = neck(_feats())
         again = neck(_feats())
         assert torch.equal(ref[0], again[0])
+        assert all(torch.equal(a, b) for a, b in zip(ref[1], again[1]))
         for m in range(2):
             perturbed = _feats()
             perturbed[m] = [f + 0.5 * torch.rand_like(f) for f in perturbed[m]]
@@ -65,7 +91,7 @@ def test_fused_features_depend_on_both_modalities():
                 assert (a - b).abs().max() > 1e-4
 
 
-def test_gradients_reach_both_modalities():
+def test_registry_build_and_gradients_reach_both_modalities():
     neck = _neck().train()
     feats = [[f.requires_grad_() for f in m] for m in _feats()]
     mask_feature, multi_scale = neck(feats)
@@ -74,24 +100,61 @@ def test_gradients_reach_both_modalities():
         assert all(f.grad is not None and f.grad.abs().sum() > 0 for f in m)
 
 
+@pytest.mark.parametrize('size, budget, grid', [
+    ((32, 32), 64, (8, 8)),
+    ((6, 5), 64, (6, 5)),  # already within budget: kept
+    ((16, 64), 64, (4, 16)),  # aspect ratio kept
+    ((1, 1000), 64, (1, 64)),
+    ((100, 3), 10, (10, 1)),
+])
+def test_kv_grid(size, budget, grid):
+    assert kv_grid(*size, budget) == grid
+    assert all(
+        kv_grid(h, w, n)[0] * kv_grid(h, w, n)[1] <= n for h in (1, 7, 33, 128) for w in (1, 5, 64)
+        for n in (1, 3, 64, 1000))
+
+
 def test_attention_keys_are_bounded():
-    fusion = ScaleFusion(C, 2, attend=True, num_layers=1, num_heads=4, ffn_channels=64,
-                         max_kv_tokens=64, dropout=0.0)
+    neck = _neck()  # max_kv_tokens=64
     seen = []
-    layer = fusion.trans[0][0]
-    layer.register_forward_pre_hook(lambda mod, args: seen.append((args[0].shape[1], args[1].shape[1])))
-    out = fusion([torch.rand(1, C, 32, 32), torch.rand(1, C, 32, 32)])
-    assert out.shape == (1, C, 32, 32)
-    assert seen == [(1024, 64)]  # 1024 queries attend to 8x8 = 64 pooled keys
-    assert tuple(fusion.reduce_kv(torch.rand(1, C, 6, 5)).shape) == (1, C, 6, 5)  # small: kept
+    for fusion in neck.fusions:
+        for layers in fusion.trans:
+            layers[0].attn.register_forward_pre_hook(
+                lambda mod, args: seen.append((args[0].shape[1], args[1].shape[1])))
+    with torch.no_grad():
+        mask_feature, _ = neck(_feats(size=128, batch=1))
+    assert mask_feature.shape == (1, C, 32, 32)
+    # (queries, keys) per modality: 1/4 32x32 and 1/8 16x16 pooled to 8x8, 1/16 and 1/32 kept
+    assert seen == [(1024, 64)] * 2 + [(256, 64)] * 2 + [(64, 64)] * 2 + [(16, 16)] * 2
+
+
+def test_init_weights():
+    neck = MODELS.build(dict(type='TMSFNeck', in_channels=IN_CHANNELS, pixel_decoder=PIXEL_DECODER,
+                             out_channels=C, num_heads=4, ffn_channels=64))
+    # torch defaults: conv bias uniform, 1x1 conv weights within 1/sqrt(fan_in) = 1/8
+    assert neck.pixel_decoders[0].mask_feature.bias.abs().sum() > 0
+    assert neck.fusions[0].joint[0].weight.abs().max() <= 0.125
+    neck.init_weights()
+    assert all(d.mask_feature.bias.abs().sum() == 0 for d in neck.pixel_decoders)
+    # xavier bound sqrt(6 / (64 + 32)) = 0.25
+    assert 0.125 < neck.fusions[0].joint[0].weight.abs().max() <= 0.25
+    ffn_fc = neck.fusions[0].trans[0][0].ffn.layers[0][0]
+    assert isinstance(ffn_fc, nn.Linear)
+    assert ffn_fc.weight.abs().max() <= (6 / (32 + 64))**0.5
 
 
 @pytest.mark.parametrize('kwargs, words', [
-    (dict(in_channels=IN_CHANNELS[:1]), '`in_channels` lists 1 modalities'),
-    (dict(scales=(4, 64)), '`scales` must be distinct strides'),
-    (dict(num_layers=0), '`num_layers` must be >= 1'),
+    (dict(in_channels=IN_CHANNELS[:1]), '`in_channels` lists 1 modalities but `num_modalities`=2'),
+    (dict(in_channels=[[8, 16, 32], [4, 8, 16]]), 'channels of 4 levels'),
+    (dict(scales=(4, 64)), '`scales` must be distinct strides from (4, 8, 16, 32)'),
+    (dict(scales=()), '`scales` must be distinct strides'),
+    (dict(num_layers=0), '`num_layers` must be >= 1, got 0'),
     (dict(num_modalities=1, in_channels=IN_CHANNELS[:1]), '`num_modalities` must be >= 2'),
+    (dict(max_kv_tokens=0), '`max_kv_tokens` must be >= 1'),
+    (dict(num_heads=3), 'divisible by `num_heads`=3'),
     (dict(pixel_decoder=dict(PIXEL_DECODER, out_channels=64)), '`pixel_decoder.out_channels`=64'),
+    (dict(pixel_decoder=dict(PIXEL_DECODER, strides=[8, 16, 32, 64])),
+     '`pixel_decoder.strides`=[8, 16, 32, 64] must be [4, 8, 16, 32]'),
 ])
 def test_bad_configs(kwargs, words):
     with pytest.raises(ValueError) as err:
@@ -107,4 +170,7 @@ def test_bad_inputs():
     feats[1] = feats[1][:3]
     with pytest.raises(ValueError, match='gave 3 feature levels, expected 4'):
         neck(feats)
-    assert isinstance(neck, TMSFNeck)
+    fusion = ScaleFusion(C, 2, attend=True, num_layers=1, num_heads=4, ffn_channels=64,
+                         max_kv_tokens=64, dropout=0.0)
+    with pytest.raises(ValueError, match='same \\(B, C, H, W\\)'):
+        fusion([torch.rand(1, C, 8, 8), torch.rand(1, C, 8, 4)])

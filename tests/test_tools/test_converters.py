@@ -16,7 +16,7 @@ from panopticapi.utils import rgb2id
 from pmtseg_mm.datasets.semcity_toulouse import SEMCITY_RAW_CLASSES, SemCityToulouseDataset
 from pmtseg_mm.datasets.transforms.loading import LoadMultiModalImages
 from pmtseg_mm.datasets.ubcv2 import UBCV2Dataset
-from pmtseg_mm.datasets.valid import VALID_RAW_CLASSES, VALIDDataset
+from pmtseg_mm.datasets.valid import VALIDDataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO, 'tools', 'dataset_converters')

@@ -1,3 +1,3 @@
-from .tmaa_loss import TMAALoss, pooled_grid
+from .tmaa_loss import TMAALoss
 
-__all__ = ['TMAALoss', 'pooled_grid']
+__all__ = ['TMAALoss']

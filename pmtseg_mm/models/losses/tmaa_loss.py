@@ -2,27 +2,16 @@
 import math
 from itertools import combinations
 from numbers import Real
-from typing import List, Sequence, Tuple
+from typing import List, Sequence
 
 import torch
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from ..utils import pooled_grid
+
 _MODES = ('js', 'kl', 'ed')
-
-
-def pooled_grid(height: int, width: int, max_points: int) -> Tuple[int, int]:
-    """Largest grid (gh, gw) with gh·gw ≤ ``max_points`` keeping the aspect ratio of (H, W).
-
-    Maps that already have at most ``max_points`` points are left as they are.
-    """
-    if height * width <= max_points:
-        return height, width
-    scale = math.sqrt(max_points / (height * width))
-    grid_h = min(height, max_points, max(1, math.floor(height * scale)))
-    grid_w = max(1, min(width, math.floor(width * scale), max_points // grid_h))
-    return grid_h, grid_w
 
 
 @MODELS.register_module()

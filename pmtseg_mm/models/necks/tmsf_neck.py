@@ -1,10 +1,10 @@
 """Task-common multiscale semantic fusion (TMSF, paper sec. III-C, eq. 7-10, Fig. 3)."""
 import copy
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmcv.cnn.bricks.transformer import FFN, MultiheadAttention
+from mmcv.cnn.bricks.transformer import FFN
 from mmdet.models.layers import SinePositionalEncoding
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
@@ -12,48 +12,64 @@ from mmengine.config import ConfigDict
 from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
 
-from ..losses.tmaa_loss import pooled_grid
+from ..utils import pooled_grid
 
 SCALES = (4, 8, 16, 32)
 
 
 def _mlp(in_channels: int, out_channels: int) -> nn.Sequential:
-    """Two-layer per-pixel MLP (1x1 convolutions with ReLU between)."""
+    """Two-layer per-pixel MLP (1x1 convolutions, ReLU between) of eq. 7 and eq. 10."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 1), nn.ReLU(inplace=True),
         nn.Conv2d(out_channels, out_channels, 1))
 
 
 class CrossAttentionLayer(BaseModule):
-    """Trans(q, k/v) of eq. 8/9: cross-attention + FFN, each with residual and LayerNorm.
+    """One layer of Trans(q, k/v) (eq. 8/9): cross-attention then FFN, each post-norm residual.
 
-    There is no self-attention among the queries: the queries are every pixel of the scale
-    (16384 at 1/4 of a 512² input), and pixel-to-pixel self-attention would cost 16384² per head.
+    There is no self-attention among the queries: they are every pixel of the scale (16384 at
+    1/4 of a 512² input), so pixel-to-pixel self-attention would cost 16384² per head; mixing
+    among pixels already happens in the pixel decoders and through the shared keys/values.
+
+    The attention is ``torch.nn.MultiheadAttention`` (what mmcv's ``MultiheadAttention`` wraps)
+    called with ``need_weights=False``: the mmcv wrapper always requests the head-averaged
+    weights, which forces PyTorch to materialise the (H·W) × S attention matrix, whereas without
+    them PyTorch dispatches to ``scaled_dot_product_attention`` (flash / memory-efficient
+    kernels), whose memory grows with H·W + S rather than H·W · S.
     """
 
     def __init__(self, channels: int, num_heads: int, ffn_channels: int, dropout: float) -> None:
         super().__init__()
-        self.attn = MultiheadAttention(channels, num_heads, attn_drop=dropout, proj_drop=dropout,
-                                       batch_first=True)
+        self.attn = nn.MultiheadAttention(channels, num_heads, dropout=dropout, batch_first=True)
+        self.proj_drop = nn.Dropout(dropout)
         self.norm1 = nn.LayerNorm(channels)
         self.ffn = FFN(channels, ffn_channels, num_fcs=2, ffn_drop=dropout,
                        act_cfg=dict(type='ReLU', inplace=True))
         self.norm2 = nn.LayerNorm(channels)
 
     def forward(self, query: Tensor, kv: Tensor, query_pos: Tensor, kv_pos: Tensor) -> Tensor:
-        query = self.norm1(self.attn(query=query, key=kv, value=kv, query_pos=query_pos,
-                                     key_pos=kv_pos))
+        """(B, L, C) queries attend to (B, S, C) keys/values; returns (B, L, C)."""
+        out = self.attn(query + query_pos, kv + kv_pos, kv, need_weights=False)[0]
+        query = self.norm1(query + self.proj_drop(out))
         return self.norm2(self.ffn(query))
 
 
 class ScaleFusion(BaseModule):
-    """Scale-matched fusion SF at one scale (Fig. 3).
+    """Scale-matched fusion SF at one scale (Fig. 3), for any number M ≥ 2 of modalities.
 
-    F_J = MLP([F_R; F_S]) (eq. 7); F_m→J = Trans(q=F_J, kv=F_m) for each modality m (eq. 8, 9);
-    F_T = MLP([F_R→J; F_S→J]) (eq. 10). Keys/values above ``max_kv_tokens`` are average-pooled
-    to a grid of at most that many tokens (spatial-reduction attention as in PVT), so attention
-    costs at most (H·W) × max_kv_tokens per head while the output keeps full resolution. With
-    ``attend=False`` (a scale left out by ``scales``, Table IX) the fusion is F_T = F_J.
+    F_J = MLP([F_1; ...; F_M]) (eq. 7); F_m→J = Trans(q=F_J, k/v=F_m), one stack of
+    ``num_layers`` :class:`CrossAttentionLayer` per modality (eq. 8, 9); F_T =
+    MLP([F_1→J; ...; F_M→J]) (eq. 10). With ``attend=False`` (a scale left out of
+    ``TMSFNeck.scales``, Table IX) the fusion is the joint MLP only: F_T = F_J.
+
+    Bounded attention memory (PVT-style spatial-reduction attention): a key/value map with more
+    than ``max_kv_tokens`` positions is adaptive-average-pooled to the :func:`~pmtseg_mm.models.utils.pooled_grid` grid
+    (≤ ``max_kv_tokens`` tokens, aspect ratio kept) and gets the sine positional encoding of that
+    reduced grid. The encoding is normalised to [0, 2π] over each map, so a pooled cell and the
+    full-resolution query pixels it covers get matching positions. Queries stay at full
+    resolution, so F_T keeps the scale's resolution, and the attention costs
+    O(H·W · max_kv_tokens · C) time per head (16384 × 1024 at 1/4 of a 512² input with the
+    default budget, instead of 16384²).
     """
 
     def __init__(self, channels: int, num_modalities: int, attend: bool, num_layers: int,
@@ -69,27 +85,29 @@ class ScaleFusion(BaseModule):
                            for _ in range(num_layers)) for _ in range(num_modalities))
             self.out = _mlp(num_modalities * channels, channels)
 
-    def _pos(self, feat: Tensor) -> Tensor:
-        b, _, h, w = feat.shape
-        mask = feat.new_zeros((b, h, w), dtype=torch.bool)
-        return self.positional_encoding(mask).flatten(2).transpose(1, 2)
+    def _tokens(self, feat: Tensor) -> Tuple[Tensor, Tensor]:
+        """(B, C, h, w) map -> (B, h·w, C) tokens and their sine positional encodings."""
+        pos = self.positional_encoding(mask=None, input=feat)
+        return feat.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2)
 
     def reduce_kv(self, feat: Tensor) -> Tensor:
-        """Key/value map with at most ``max_kv_tokens`` positions."""
+        """Key/value map pooled to at most ``max_kv_tokens`` positions (see :func:`~pmtseg_mm.models.utils.pooled_grid`)."""
         grid = pooled_grid(feat.shape[2], feat.shape[3], self.max_kv_tokens)
         return feat if grid == tuple(feat.shape[2:]) else F.adaptive_avg_pool2d(feat, grid)
 
     def forward(self, feats: Sequence[Tensor]) -> Tensor:
+        """Fuse M same-shape (B, C, H, W) maps into F_T (B, C, H, W)."""
+        if len({tuple(f.shape) for f in feats}) != 1:
+            raise ValueError('ScaleFusion: all modalities must give the same (B, C, H, W) at a '
+                             f'scale, got {[tuple(f.shape) for f in feats]}')
         joint = self.joint(torch.cat(list(feats), dim=1))
         if not self.attend:
             return joint
         b, c, h, w = joint.shape
-        query = joint.flatten(2).transpose(1, 2)
-        query_pos = self._pos(joint)
+        query, query_pos = self._tokens(joint)
         enhanced: List[Tensor] = []
         for feat, layers in zip(feats, self.trans):
-            kv_map = self.reduce_kv(feat)
-            kv, kv_pos = kv_map.flatten(2).transpose(1, 2), self._pos(kv_map)
+            kv, kv_pos = self._tokens(self.reduce_kv(feat))
             out = query
             for layer in layers:
                 out = layer(out, kv, query_pos, kv_pos)
@@ -99,26 +117,35 @@ class ScaleFusion(BaseModule):
 
 @MODELS.register_module()
 class TMSFNeck(BaseModule):
-    """One MSDeformAttn pixel decoder per modality, then a :class:`ScaleFusion` per scale.
+    """TMSF: one MSDeformAttn pixel decoder per modality, then a :class:`ScaleFusion` per scale.
+
+    Each modality's pixel decoder gives 4 scales (its 1/4 mask feature and its 1/8, 1/16, 1/32
+    outputs); the modalities are fused scale by scale (eq. 7-10).
 
     Args:
-        in_channels (Sequence[Sequence[int]]): Backbone channels of each modality, e.g.
-            ``[[256, 512, 1024, 2048]] * 2``.
+        in_channels (Sequence[Sequence[int]]): Backbone channels of the 4 levels (strides 4, 8,
+            16, 32) of each modality, e.g. ``[[256, 512, 1024, 2048]] * 2``.
         pixel_decoder (dict): mmdet ``MSDeformAttnPixelDecoder`` config, deep-copied per modality
-            (its ``in_channels``, ``strides``, ``feat_channels``, ``out_channels`` are set here).
-        num_modalities (int): Defaults to 2.
-        out_channels (int): Channels of every output. Defaults to 256.
-        scales (Sequence[int]): Strides fused with cross-attention (Table IX); the others use the
-            joint MLP only. Defaults to (4, 8, 16, 32).
-        num_layers (int): Cross-attention layers per modality and scale (Table VII). Defaults to 1.
+            with that modality's ``in_channels``; ``strides``, ``feat_channels``,
+            ``out_channels`` and ``num_outs`` are set to (4, 8, 16, 32), ``out_channels``,
+            ``out_channels`` and 3 (a config giving other values is an error).
+        num_modalities (int): Number of modalities M ≥ 2. Defaults to 2.
+        out_channels (int): Channels of every output; even and divisible by ``num_heads``.
+            Defaults to 256.
+        scales (Sequence[int]): Strides fused with cross-attention (Table IX); the other scales
+            are fused by the joint MLP only (F_T = F_J). Defaults to (4, 8, 16, 32).
+        num_layers (int): Cross-attention layers per modality and scale (Table VII).
+            Defaults to 1.
         num_heads (int): Attention heads. Defaults to 8.
         ffn_channels (int): FFN hidden channels. Defaults to 1024.
-        max_kv_tokens (int): Key/value token budget per attention. Defaults to 1024.
-        dropout (float): Attention/FFN dropout. Defaults to 0.
+        max_kv_tokens (int): Key/value token budget of every attention (see
+            :class:`ScaleFusion`). Defaults to 1024.
+        dropout (float): Attention and FFN dropout. Defaults to 0.
+        init_cfg (dict, optional): Unused; :meth:`init_weights` is explicit. Defaults to None.
 
-    Returns (forward):
-        tuple: ``(mask_feature, [F_T^1/32, F_T^1/16, F_T^1/8])``, the output format of
-        ``MSDeformAttnPixelDecoder.forward``, so Mask2Former-style heads consume it.
+    Forward returns ``(mask_feature, [F_T^1/32, F_T^1/16, F_T^1/8])`` with mask_feature =
+    F_T^1/4, all with ``out_channels`` channels: the output format of
+    ``MSDeformAttnPixelDecoder.forward``, so Mask2Former-style heads consume it unchanged.
     """
 
     def __init__(self,
@@ -139,6 +166,10 @@ class TMSFNeck(BaseModule):
         if len(in_channels) != num_modalities:
             raise ValueError(f'TMSFNeck: `in_channels` lists {len(in_channels)} modalities but '
                              f'`num_modalities`={num_modalities}')
+        for channels in in_channels:
+            if len(channels) != len(SCALES):
+                raise ValueError('TMSFNeck: each `in_channels` entry must give the channels of '
+                                 f'{len(SCALES)} levels (strides {SCALES}), got {list(channels)}')
         if not scales or not set(scales) <= set(SCALES) or len(set(scales)) != len(scales):
             raise ValueError(f'TMSFNeck: `scales` must be distinct strides from {SCALES}, got '
                              f'{tuple(scales)}')
@@ -146,18 +177,22 @@ class TMSFNeck(BaseModule):
             raise ValueError(f'TMSFNeck: `num_layers` must be >= 1, got {num_layers}')
         if max_kv_tokens < 1:
             raise ValueError(f'TMSFNeck: `max_kv_tokens` must be >= 1, got {max_kv_tokens}')
+        if out_channels % 2 or out_channels % num_heads:
+            raise ValueError(f'TMSFNeck: `out_channels`={out_channels} must be even and divisible '
+                             f'by `num_heads`={num_heads}')
         self.num_modalities = num_modalities
         self.in_channels = [list(c) for c in in_channels]
         self.scales = tuple(scales)
+        required = dict(strides=list(SCALES), feat_channels=out_channels,
+                        out_channels=out_channels, num_outs=len(SCALES) - 1)
         decoders = []
         for channels in self.in_channels:
             cfg = ConfigDict(copy.deepcopy(dict(pixel_decoder)))
-            for key in ('feat_channels', 'out_channels'):
-                if cfg.get(key, out_channels) != out_channels:
-                    raise ValueError(f'TMSFNeck: `pixel_decoder.{key}`={cfg[key]} must equal '
-                                     f'`out_channels`={out_channels}')
-            cfg.update(in_channels=channels, strides=list(SCALES), feat_channels=out_channels,
-                       out_channels=out_channels)
+            for key, value in required.items():
+                if key in cfg and (list(cfg[key]) if key == 'strides' else cfg[key]) != value:
+                    raise ValueError(f'TMSFNeck: `pixel_decoder.{key}`={cfg[key]} must be {value} '
+                                     f'(`out_channels`={out_channels})')
+            cfg.update(required, in_channels=channels)
             decoders.append(MODELS.build(cfg))
         self.pixel_decoders = ModuleList(decoders)
         self.fusions = ModuleList(
@@ -165,25 +200,25 @@ class TMSFNeck(BaseModule):
                         ffn_channels, max_kv_tokens, dropout) for s in SCALES)
 
     def init_weights(self) -> None:
-        super().init_weights()  # pixel decoders initialise themselves
-        for fusion in self.fusions:
-            for m in fusion.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.xavier_uniform_(m.weight)
-                    nn.init.zeros_(m.bias)
+        """Pixel decoders initialise themselves; xavier for the fusion weights (linear, 1x1 conv,
+        attention projections)."""
+        for decoder in self.pixel_decoders:
+            decoder.init_weights()
+        for param in self.fusions.parameters():
+            if param.dim() > 1:
+                nn.init.xavier_uniform_(param)
 
     def forward(self, modality_feats: Sequence[Sequence[Tensor]]) -> Tuple[Tensor, List[Tensor]]:
+        """Per-modality backbone levels (strides 4..32) -> (F_T^1/4, [F_T^1/32, ^1/16, ^1/8])."""
         if len(modality_feats) != self.num_modalities:
             raise ValueError(f'TMSFNeck: got features of {len(modality_feats)} modalities, '
-                             f'expected {self.num_modalities} (use DualBackbone with one '
-                             'channel group per modality)')
+                             f'expected {self.num_modalities} (`num_modalities`)')
         per_scale: List[List[Tensor]] = [[] for _ in SCALES]
-        for feats, decoder, channels in zip(modality_feats, self.pixel_decoders,
-                                            self.in_channels):
-            if len(feats) != len(channels):
+        for feats, decoder in zip(modality_feats, self.pixel_decoders):
+            if len(feats) != len(SCALES):
                 raise ValueError(f'TMSFNeck: a modality gave {len(feats)} feature levels, '
-                                 f'expected {len(channels)} (`in_channels`)')
-            mask_feature, multi_scale = decoder(feats)  # multi_scale: 1/32, 1/16, 1/8
+                                 f'expected {len(SCALES)} (strides {SCALES})')
+            mask_feature, multi_scale = decoder(list(feats))  # multi_scale: 1/32, 1/16, 1/8
             for i, feat in enumerate([mask_feature] + multi_scale[::-1]):
                 per_scale[i].append(feat)
         fused = [fusion(feats) for fusion, feats in zip(self.fusions, per_scale)]
