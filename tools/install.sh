@@ -29,7 +29,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$req_hash" ] && "$py" -c 'import pm
   log "environment up to date ($py)"; exit 0
 fi
 
-pip install -q 'pip>=23' 'setuptools<70' wheel ninja 'numpy<2'
+pip install -q 'pip>=23' wheel ninja 'numpy<2'
 if ! "$py" -c 'import torch' 2>/dev/null; then
   log "installing $torch_spec"
   pip install -q "$torch_spec"
@@ -38,6 +38,7 @@ if ! "$py" -c 'import mmcv.ops' 2>/dev/null; then
   mkdir -p "$wheel_dir"
   if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
     log "building mmcv 2.1.0 with ops from source into $wheel_dir (about 12 min on 2 cores, once)"
+    pip install -q 'setuptools<70'  # mmcv 2.1.0's setup.py needs it; raised again below
     MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-2}" \
       pip wheel -q --no-build-isolation --no-deps mmcv==2.1.0 -w "$wheel_dir"
   fi
