@@ -34,19 +34,14 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
   log "installing $torch_spec"
   pip install -q "$torch_spec"
 fi
-if ! "$py" -c 'import mmcv.ops' 2>/dev/null; then
+if ! "$py" -c 'import mmcv.ops' 2>/dev/null && ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+  log "building mmcv 2.1.0 with ops from source into $wheel_dir (about 12 min on 2 cores, once)"
   mkdir -p "$wheel_dir"
-  if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-    log "building mmcv 2.1.0 with ops from source into $wheel_dir (about 12 min on 2 cores, once)"
-    pip install -q 'setuptools<70'  # mmcv 2.1.0's setup.py needs it; raised again below
-    MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-2}" \
-      pip wheel -q --no-build-isolation --no-deps mmcv==2.1.0 -w "$wheel_dir"
-  fi
-  log "installing mmcv from $wheel_dir"
-  pip install -q --find-links "$wheel_dir" --no-index --no-deps "$(ls "$wheel_dir"/mmcv-2.1.0-*.whl | head -n1)"
-  pip install -q addict packaging Pillow pyyaml yapf 'opencv-python-headless<4.11'
+  pip install -q 'setuptools<70'  # mmcv 2.1.0's setup.py needs it; raised again below
+  MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-2}" \
+    pip wheel -q --no-build-isolation --no-deps mmcv==2.1.0 -w "$wheel_dir"
 fi
-log "installing runtime and test requirements and pmtseg_mm (editable)"
+log "installing mmcv (cached wheel), the OpenMMLab stack, test requirements and pmtseg_mm"
 pip install -q --find-links "$wheel_dir" -r requirements/runtime.txt -r requirements/mminstall.txt \
   -r requirements/tests.txt
 # legacy editable install: mim finds tools/ and configs/ through pmtseg_mm/.mim in the repo
