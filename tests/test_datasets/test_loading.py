@@ -54,6 +54,7 @@ def pair(tmp_path):
     tifffile.imwrite(tmp_path / 'small.tif', np.zeros((8, 7), np.float32))
     tifffile.imwrite(tmp_path / 'nan.tif', np.full((8, 8), np.nan, np.float32))
     (tmp_path / 'broken.png').write_bytes(b'not an image at all')
+    (tmp_path / 'a_folder').mkdir()
     return tmp_path
 
 
@@ -64,6 +65,7 @@ def pair(tmp_path):
     ('d.tif', dict(channels=2), ValueError, ['modalities.depth.channels', 'expects 2', 'gives 1']),
     ('broken.png', {}, ValueError, ["modality 'depth'", 'cannot read', 'broken.png']),
     ('nan.tif', {}, ValueError, ['NaN', 'nan.tif', 'modalities.depth.nan_value']),
+    ('a_folder', {}, ValueError, ["modality 'depth'", 'cannot read', 'a_folder']),
 ])
 def test_bad_inputs_give_one_clear_error(pair, aux, opts, exc, words):
     with pytest.raises(exc) as err:

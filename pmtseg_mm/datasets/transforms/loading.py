@@ -24,6 +24,8 @@ def read_raster(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
         data = get(path, backend_args=backend_args)
     except FileNotFoundError:
         raise FileNotFoundError(f'image file not found: {path}') from None
+    except OSError as err:  # a directory, no permission ...
+        raise ValueError(f'cannot read image file {path}: {err}') from None
     try:
         if path.lower().endswith(TIFF_SUFFIXES):
             with tifffile.TiffFile(io.BytesIO(data)) as tif:
