@@ -27,7 +27,6 @@ Layout per split: see DESIGN.md ("On-disk format"); ``modality_stats.json`` hold
 mean/std over the train split (optical in RGB order). Every image entry of the JSON files also
 carries its optical ``condition`` ('clear' | 'dark' | 'fog') for per-condition analysis.
 """
-import json
 import os
 import os.path as osp
 from multiprocessing import Pool
@@ -38,9 +37,9 @@ import numpy as np
 import tifffile
 from mmdet.registry import DATASETS
 from panopticapi.utils import id2rgb
-from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
+from .coco_format import atomic_write_json, mask_bbox, mask_rle
 from .multimodal_coco_panoptic import MultiModalCocoPanopticDataset
 
 SYNTHETIC_METAINFO = dict(
@@ -257,12 +256,6 @@ def _render_aux(s: _Scene, rng: np.random.Generator, aux: str) -> np.ndarray:
     return np.clip(nir, 0, 255).astype(np.uint8)
 
 
-def _bbox(mask: np.ndarray) -> List[int]:
-    ys, xs = np.nonzero(mask)
-    x0, y0 = int(xs.min()), int(ys.min())
-    return [x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1]
-
-
 def _make_sample(job: Tuple[str, int, int, str, int, int]) -> dict:
     """Render and write the images of one sample; return its annotations and band sums."""
     out_dir, seed, split_id, aux, size, index = job
@@ -287,12 +280,11 @@ def _make_sample(job: Tuple[str, int, int, str, int, int]) -> dict:
         if area == 0:
             continue
         assert area >= MIN_AREA, f'internal error: {cat=} segment of {area} px'
-        seg = dict(id=len(segments) + 1, category_id=cat, iscrowd=0, bbox=_bbox(mask), area=area)
+        seg = dict(id=len(segments) + 1, category_id=cat, iscrowd=0, bbox=mask_bbox(mask), area=area)
         pan[mask] = seg['id']
         segments.append(seg)
         if cat not in STUFF:
-            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-            rle['counts'] = rle['counts'].decode()
+            rle = mask_rle(mask)
             instances.append(dict(category_id=cat, iscrowd=0, bbox=seg['bbox'], area=area,
                                   segmentation=rle))
     cv2.imwrite(osp.join(out_dir, 'annotations', f'panoptic_{split}', stem + '.png'),
@@ -300,13 +292,6 @@ def _make_sample(job: Tuple[str, int, int, str, int, int]) -> dict:
     bands = np.concatenate([optical.reshape(-1, 3), aux_img.reshape(-1, 1)], 1).astype(np.float64)
     return dict(stem=stem, condition=condition, segments=segments, instances=instances,
                 sums=bands.sum(0), sq_sums=(bands**2).sum(0), count=len(bands))
-
-
-def _write_json(path: str, obj: dict) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f)
-    os.replace(tmp, path)
 
 
 def _check_args(num_train: int, num_val: int, size: int, aux: str, workers: int) -> None:
@@ -382,10 +367,10 @@ def generate_synthetic(out_dir: str, num_train: int, num_val: int, size: int = 1
                 inst_anns.append(dict(inst, id=len(inst_anns) + 1, image_id=img_id))
             for seg in r['segments']:
                 counts[categories[seg['category_id'] - 1]['name']] += 1
-        _write_json(json_paths[f'instances_{split}'],
+        atomic_write_json(json_paths[f'instances_{split}'],
                     dict(images=images, annotations=inst_anns,
                          categories=[c for c in categories if c['isthing']]))
-        _write_json(json_paths[f'panoptic_{split}'],
+        atomic_write_json(json_paths[f'panoptic_{split}'],
                     dict(images=images, annotations=pan_anns, categories=categories))
         summary[split] = dict(images=len(images), segments=counts,
                               conditions={c: sum(r['condition'] == c for r in results[split])
@@ -399,7 +384,7 @@ def generate_synthetic(out_dir: str, num_train: int, num_val: int, size: int = 1
         'optical': dict(mean=mean[:3].round(4).tolist(), std=std[:3].round(4).tolist()),
         aux: dict(mean=mean[3:].round(4).tolist(), std=std[3:].round(4).tolist())
     }
-    _write_json(json_paths['modality_stats'], stats)
+    atomic_write_json(json_paths['modality_stats'], stats)
     summary['modality_stats'] = stats
     summary['paths'] = dict(
         {m: osp.join(out_dir, m) for m in ('optical', aux)},

@@ -5,7 +5,6 @@ the two JSON files last, atomically (temporary file + ``os.replace``). The split
 are removed before a split starts and again if it fails, so a JSON on disk always describes a
 complete split.
 """
-import json
 import os
 import os.path as osp
 import shutil
@@ -21,6 +20,7 @@ import tifffile
 from panopticapi.utils import id2rgb
 from tqdm import tqdm
 
+from pmtseg_mm.datasets.coco_format import atomic_write_json, mask_bbox, mask_rle
 from pmtseg_mm.datasets.transforms.loading import TIFF_SUFFIXES, read_raster
 
 # pixels per band kept for the percentile estimate of modality_stats.json
@@ -56,19 +56,6 @@ def write_image(path: str, array: np.ndarray) -> None:
         array = array[..., ::-1]  # RGB -> BGR for cv2
     if not cv2.imwrite(path, np.ascontiguousarray(array)):
         raise ConversionError(f'cannot write {path} (dtype {array.dtype}, shape {array.shape})')
-
-
-def atomic_write_json(path: str, obj: Any) -> None:
-    """Write JSON to a temporary file next to ``path`` and move it into place."""
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}'
-    try:
-        with open(tmp, 'w') as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def split_json_paths(out: str, split: str) -> Tuple[str, str]:
@@ -189,16 +176,12 @@ def panoptic_record(file_name: str, pan: np.ndarray, meta: Dict[int, Tuple[int, 
             continue
         category_id, iscrowd = meta[seg_id]
         mask = pan == seg_id
-        ys, xs = np.nonzero(mask)
-        bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-                int(ys.max() - ys.min() + 1)]
+        bbox = mask_bbox(mask)
         segments_info.append(dict(id=seg_id, category_id=category_id, iscrowd=iscrowd,
                                   area=int(area), bbox=bbox))
         if category_id in thing_ids:
-            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-            rle['counts'] = rle['counts'].decode('ascii')
-            instances.append(dict(category_id=category_id, segmentation=rle, area=int(area),
-                                  bbox=bbox, iscrowd=iscrowd))
+            instances.append(dict(category_id=category_id, segmentation=mask_rle(mask),
+                                  area=int(area), bbox=bbox, iscrowd=iscrowd))
     return dict(file_name=file_name, height=int(pan.shape[0]), width=int(pan.shape[1]),
                 segments_info=segments_info, instances=instances)
 
