@@ -77,3 +77,60 @@ def test_wrong_input_channels():
     model = DualBackbone(backbones=[R18, R18], in_channels=(3, 1))
     with pytest.raises(ValueError, match=r'expected input \(B, 4, H, W\).*got \(1, 3, 32, 32\)'):
         model(torch.rand(1, 3, 32, 32))
+
+
+R18_SHAPES = [(2, 64, 16, 16), (2, 128, 8, 8), (2, 256, 4, 4), (2, 512, 2, 2)]
+
+
+@pytest.mark.parametrize('fusion', ['sum', 'concat', 'gate'])
+def test_fusion_gives_one_pyramid(fusion):
+    model = DualBackbone(backbones=[R18, R18], in_channels=(3, 1), fusion=fusion)
+    assert model.out_channels == [64, 128, 256, 512]
+    model.eval()
+    x = torch.rand(2, 4, 64, 64)
+    fused = model(x)
+    assert [f.shape for f in fused] == R18_SHAPES
+    per_modality = model.forward_modalities(x)
+    if fusion == 'sum':
+        torch.testing.assert_close(fused[2], per_modality[0][2] + per_modality[1][2])
+    elif fusion == 'gate':  # zero-initialised gate: the mean of the modalities
+        torch.testing.assert_close(fused[3], (per_modality[0][3] + per_modality[1][3]) / 2)
+    else:
+        assert model.fusers[0].in_channels == 128 and model.fusers[0].out_channels == 64
+    # the fused output is differentiable w.r.t. both backbones and the fusion layers
+    model.train()
+    sum(f.mean() for f in model(x)).backward()
+    assert model.backbones[1].conv1.weight.grad.abs().sum() > 0
+    if model.fusers is not None:
+        assert model.fusers[0].weight.grad is not None
+
+
+def test_concat_fusion_of_different_widths():
+    r50 = dict(R18, depth=50)
+    model = DualBackbone(backbones=[R18, r50], in_channels=(3, 1), fusion='concat',
+                         fusion_channels=[32, 32, 64, 64])
+    assert [c.in_channels for c in model.fusers] == [64 + 256, 128 + 512, 256 + 1024, 512 + 2048]
+    assert [f.shape[1] for f in model(torch.rand(1, 4, 64, 64))] == [32, 32, 64, 64]
+    # the probe forward left the training mode alone
+    assert model.backbones[0].training and model.backbones[1].training
+
+
+@pytest.mark.parametrize('kwargs, words', [
+    (dict(fusion='mean'), '`fusion` must be one of'),
+    (dict(fusion='sum', fusion_channels=[64] * 4), "only used by fusion='concat'"),
+    (dict(fusion='concat', fusion_channels=[64, 64]), 'needs 4 positive channel counts'),
+    (dict(fusion='sum', backbones=[R18, dict(R18, depth=50)]), 'needs equal channels per level'),
+    (dict(fusion='gate', backbones=[R18, dict(R18, out_indices=(0, 1))]),
+     'the same number of levels'),
+])
+def test_bad_fusion_configs(kwargs, words):
+    kwargs = dict(dict(backbones=[R18, R18], in_channels=(3, 1)), **kwargs)
+    with pytest.raises(ValueError) as err:
+        DualBackbone(**kwargs)
+    assert words in str(err.value)
+
+
+def test_fusion_is_ignored_for_early_fusion():
+    ef = DualBackbone(backbones=[R18], in_channels=(4, ), fusion='concat')
+    assert ef.fusion is None and ef.fusers is None
+    assert [f.shape for f in ef(torch.rand(2, 4, 64, 64))] == R18_SHAPES

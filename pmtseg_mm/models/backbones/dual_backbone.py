@@ -7,7 +7,9 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule, ModuleList
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
-from torch import Tensor
+from torch import Tensor, nn
+
+FUSIONS = (None, 'sum', 'concat', 'gate')
 
 
 def adapt_input_channels(state_dict: Dict[str, Tensor],
@@ -44,18 +46,33 @@ class DualBackbone(BaseModule):
         in_channels (Sequence[int]): Channels per modality in stack order, e.g. (3, 1).
         share_weights (bool): Run one backbone for every group (all groups must have the same
             channel count). Defaults to False.
+        fusion (str, optional): How the modalities' pyramids become one, for necks and decode
+            heads that take a single pyramid (mmseg ``EncoderDecoder``, stock mmdet necks):
+            ``None`` keeps one pyramid per modality (for :class:`TMSFNeck`); ``'sum'`` adds the
+            levels (equal channels needed); ``'concat'`` concatenates each level and maps it
+            with a 1x1 conv to ``fusion_channels``; ``'gate'`` weighs the modalities per level
+            and pixel with a softmax over a learned 1x1 conv of their concatenation (starts as
+            the mean; equal channels needed). Defaults to None.
+        fusion_channels (Sequence[int], optional): Output channels per level of ``'concat'``;
+            defaults to the first modality's channels, so heads written for the single-modality
+            backbone (e.g. UPerHead with [256, 512, 1024, 2048]) fit unchanged.
+        probe_size (int): Side of the zero image run once at build time to read each
+            backbone's per-level channels when ``fusion`` is set. Defaults to 64.
         init_cfg (dict, optional): Initialisation config of the wrapper itself.
 
     Returns (forward):
         tuple[tuple[Tensor]]: the multi-level features of each modality. With a single group
         (early fusion: ``in_channels=(4,)``) the backbone's own tuple is returned, so stock
-        necks and heads consume it.
+        necks and heads consume it; with ``fusion`` set, one fused tuple of levels.
     """
 
     def __init__(self,
                  backbones: Union[ConfigType, Sequence[ConfigType]],
                  in_channels: Sequence[int] = (3, 1),
                  share_weights: bool = False,
+                 fusion: Optional[str] = None,
+                 fusion_channels: Optional[Sequence[int]] = None,
+                 probe_size: int = 64,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = tuple(int(c) for c in in_channels)
@@ -91,6 +108,59 @@ class DualBackbone(BaseModule):
             self._pretrained.append(copy.deepcopy(pretrained))
             modules.append(MODELS.build(cfg))
         self.backbones = ModuleList(modules)
+        if fusion not in FUSIONS:
+            raise ValueError(f'DualBackbone: `fusion` must be one of {FUSIONS}, got {fusion!r}')
+        if fusion_channels is not None and fusion != 'concat':
+            raise ValueError(f"DualBackbone: `fusion_channels` is only used by fusion='concat', "
+                             f'got fusion={fusion!r}')
+        self.fusion = fusion if num > 1 else None
+        self.fusers = None
+        self.out_channels: Optional[List[int]] = None
+        if self.fusion is not None:
+            self._build_fusion(fusion_channels, probe_size)
+
+    @torch.no_grad()
+    def _probe_channels(self, probe_size: int) -> List[List[int]]:
+        """Per-modality, per-level channel counts from one forward pass of a zero image."""
+        channels = []
+        for i, c in enumerate(self.in_channels):
+            backbone = self.backbones[0 if self.share_weights else i]
+            was_training = backbone.training
+            backbone.eval()
+            try:
+                feats = backbone(torch.zeros(1, c, probe_size, probe_size))
+            finally:
+                backbone.train(was_training)
+            channels.append([int(f.shape[1]) for f in feats])
+        return channels
+
+    def _build_fusion(self, fusion_channels: Optional[Sequence[int]], probe_size: int) -> None:
+        level_channels = self._probe_channels(probe_size)
+        num_levels = len(level_channels[0])
+        if any(len(chs) != num_levels for chs in level_channels):
+            raise ValueError(f'DualBackbone: fusion={self.fusion!r} needs the same number of '
+                             f'levels from every backbone, got channels {level_channels}')
+        if self.fusion in ('sum', 'gate') and any(chs != level_channels[0] for chs in level_channels):
+            raise ValueError(f'DualBackbone: fusion={self.fusion!r} needs equal channels per level '
+                             f'in every modality, got {level_channels}; use '
+                             "fusion='concat' for backbones of different widths")
+        if self.fusion == 'sum':
+            self.out_channels = list(level_channels[0])
+            return
+        totals = [sum(chs[lv] for chs in level_channels) for lv in range(num_levels)]
+        if self.fusion == 'gate':
+            self.out_channels = list(level_channels[0])
+            self.fusers = ModuleList(nn.Conv2d(t, self.num_modalities, 1) for t in totals)
+            for conv in self.fusers:  # softmax of zeros: every modality weighs 1/M at the start
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
+            return
+        out = list(level_channels[0]) if fusion_channels is None else [int(c) for c in fusion_channels]
+        if len(out) != num_levels or min(out) < 1:
+            raise ValueError(f'DualBackbone: `fusion_channels` needs {num_levels} positive channel '
+                             f'counts (one per level), got {fusion_channels!r}')
+        self.out_channels = out
+        self.fusers = ModuleList(nn.Conv2d(t, o, 1) for t, o in zip(totals, out))
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -106,11 +176,32 @@ class DualBackbone(BaseModule):
             load_state_dict(backbone, adapt_input_channels(state, backbone.state_dict()),
                             strict=False, logger='current')
 
-    def forward(self, x: Tensor) -> Union[Tuple[Tensor, ...], Tuple[Tuple[Tensor, ...], ...]]:
+    def forward_modalities(self, x: Tensor) -> Tuple[Tuple[Tensor, ...], ...]:
+        """The multi-level features of each modality (before any fusion)."""
         if x.dim() != 4 or x.shape[1] != sum(self.in_channels):
             raise ValueError(f'DualBackbone: expected input (B, {sum(self.in_channels)}, H, W) for '
                              f'`in_channels`={self.in_channels}, got {tuple(x.shape)}')
         groups = torch.split(x, self.in_channels, dim=1)
-        feats = tuple(
+        return tuple(
             tuple(self.backbones[0 if self.share_weights else i](g)) for i, g in enumerate(groups))
-        return feats[0] if self.num_modalities == 1 else feats
+
+    def fuse(self, feats: Sequence[Sequence[Tensor]]) -> Tuple[Tensor, ...]:
+        """One pyramid from the per-modality pyramids, as set by ``fusion``."""
+        if self.fusion is None:
+            raise ValueError('DualBackbone.fuse: `fusion` is None (per-modality features)')
+        fused = []
+        for lv, levels in enumerate(zip(*feats)):
+            if self.fusion == 'sum':
+                fused.append(torch.stack(levels).sum(0))
+            elif self.fusion == 'concat':
+                fused.append(self.fusers[lv](torch.cat(levels, 1)))
+            else:  # gate: (B, M, H, W) softmax weights over the modalities
+                weights = self.fusers[lv](torch.cat(levels, 1)).softmax(1)
+                fused.append(sum(w.unsqueeze(1) * f for w, f in zip(weights.unbind(1), levels)))
+        return tuple(fused)
+
+    def forward(self, x: Tensor) -> Union[Tuple[Tensor, ...], Tuple[Tuple[Tensor, ...], ...]]:
+        feats = self.forward_modalities(x)
+        if self.num_modalities == 1:
+            return feats[0]
+        return feats if self.fusion is None else self.fuse(feats)
