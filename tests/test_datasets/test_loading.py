@@ -1,5 +1,6 @@
 """LoadMultiModalImages, ModalityTransform and pixel alignment through stock geometric transforms."""
 import json
+import logging
 import os.path as osp
 
 import cv2
@@ -8,10 +9,12 @@ import pytest
 import tifffile
 from mmcv.transforms import Compose
 from mmdet.registry import TRANSFORMS
+from mmengine.logging import MMLogger
 from panopticapi.utils import id2rgb
 
 from pmtseg_mm.datasets import MultiModalCocoPanopticDataset
 from pmtseg_mm.datasets.transforms import LoadMultiModalImages, ModalityTransform, read_raster
+from pmtseg_mm.datasets.transforms.loading import InvalidDataError, read_georef
 
 
 def _load(paths, **kwargs):
@@ -54,6 +57,9 @@ def pair(tmp_path):
     tifffile.imwrite(tmp_path / 'small.tif', np.zeros((8, 7), np.float32))
     tifffile.imwrite(tmp_path / 'nan.tif', np.full((8, 8), np.nan, np.float32))
     (tmp_path / 'broken.png').write_bytes(b'not an image at all')
+    for name in ('d.tif', 'o.png'):  # truncated files: the first half of a valid one
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / f'trunc_{name}').write_bytes(data[:len(data) // 2])
     (tmp_path / 'a_folder').mkdir()
     return tmp_path
 
@@ -66,6 +72,8 @@ def pair(tmp_path):
     ('broken.png', {}, ValueError, ["modality 'depth'", 'cannot read', 'broken.png']),
     ('nan.tif', {}, ValueError, ['NaN', 'nan.tif', 'modalities.depth.nan_value']),
     ('a_folder', {}, ValueError, ["modality 'depth'", 'cannot read', 'a_folder']),
+    ('trunc_d.tif', {}, ValueError, ["modality 'depth'", 'cannot read', 'trunc_d.tif']),
+    ('trunc_o.png', {}, ValueError, ["modality 'depth'", 'cannot read', 'trunc_o.png']),
 ])
 def test_bad_inputs_give_one_clear_error(pair, aux, opts, exc, words):
     with pytest.raises(exc) as err:
@@ -184,3 +192,136 @@ def test_dataset_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="`modality_suffixes` names \\['sar'\\]"):
         MultiModalCocoPanopticDataset(modalities=dict(optical='optical/'),
                                       modality_suffixes=dict(sar='.tif'), **common)
+
+
+# --- reliability: non-finite pixels, dtype / range, georeferencing (docs/reliability.md) ---
+
+
+def _geotiff(path, array, origin=(500000.0, 4800000.0), pixel=(0.5, 0.5), epsg=32631,
+             transformation=False, point=False):
+    """A GeoTIFF with pixel scale + tie point (or a 4x4 transformation) and an EPSG code."""
+    keys = [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 2 if point else 1, 3072, 0, 1, epsg]
+    if transformation:
+        matrix = [pixel[0], 0, 0, origin[0], 0, -pixel[1], 0, origin[1], 0, 0, 0, 0, 0, 0, 0, 1]
+        geo = [(34264, 'd', 16, matrix, True)]
+    else:
+        geo = [(33550, 'd', 3, (pixel[0], pixel[1], 0.0), True),
+               (33922, 'd', 6, (0.0, 0.0, 0.0, origin[0], origin[1], 0.0), True)]
+    tifffile.imwrite(path, array, extratags=geo + [(34735, 'H', len(keys), keys, True)])
+
+
+@pytest.fixture
+def bad(tmp_path):
+    cv2.imwrite(str(tmp_path / 'o.png'), np.full((8, 8, 3), 100, np.uint8))
+    inf = np.zeros((8, 8), np.float32)
+    inf[1, 2], inf[3, 4] = np.inf, -np.inf
+    tifffile.imwrite(tmp_path / 'inf.tif', inf)
+    nan_inf = inf.copy()
+    nan_inf[0, 0] = np.nan
+    tifffile.imwrite(tmp_path / 'nan_inf.tif', nan_inf)
+    tifffile.imwrite(tmp_path / 'o16.tif', np.full((8, 8, 3), 3000, np.uint16))
+    tifffile.imwrite(tmp_path / 'd.tif', np.linspace(0, 30, 64, dtype=np.float32).reshape(8, 8))
+    return tmp_path
+
+
+@pytest.mark.parametrize('optical, depth, depth_opts, opt_opts, words', [
+    ('o.png', 'inf.tif', {}, {}, ['+Inf/-Inf', 'inf.tif', "modality 'depth'",
+                                  'modalities.depth.inf_value']),
+    ('o.png', 'nan_inf.tif', dict(nan_value=0), {}, ['Inf', 'nan_inf.tif', 'inf_value']),
+    ('o16.tif', 'd.tif', {}, dict(dtype='uint8'), ["modality 'optical'", 'o16.tif', 'uint16',
+                                                     'modalities.optical.dtype', 'uint8']),
+    ('o16.tif', 'd.tif', {}, dict(value_range=(0, 255)), ['o16.tif', '[3000, 3000]',
+                                                          'modalities.optical.value_range']),
+    ('o.png', 'd.tif', dict(value_range=[0, 20]), {}, ["modality 'depth'", 'd.tif', '[0, 30]',
+                                                       'modalities.depth.value_range']),
+])
+def test_non_finite_dtype_and_range_errors_name_file_and_key(bad, optical, depth, depth_opts,
+                                                             opt_opts, words):
+    with pytest.raises(ValueError) as err:
+        _load(dict(optical=str(bad / optical), depth=str(bad / depth)),
+              modalities=dict(optical=opt_opts, depth=depth_opts))
+    assert isinstance(err.value, InvalidDataError)
+    assert str(bad / (optical if opt_opts else depth)) in err.value.files
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_inf_value_maps_both_signs_and_pairs(bad):
+    paths = dict(optical=str(bad / 'o.png'), depth=str(bad / 'nan_inf.tif'))
+    out = _load(paths, modalities=dict(optical={}, depth=dict(nan_value=-1, inf_value=99.)))
+    depth = out['img'][..., 3]
+    assert depth[0, 0] == -1 and depth[1, 2] == 99 and depth[3, 4] == 99
+    assert np.isfinite(out['img']).all()
+    out = _load(paths, modalities=dict(optical={}, depth=dict(nan_value=0, inf_value=(-5, 50))))
+    assert out['img'][1, 2, 3] == 50 and out['img'][3, 4, 3] == -5 and out['img'][0, 0, 3] == 0
+
+
+def test_dtype_and_range_pass_and_warn_once(bad):
+    ok = _load(dict(optical=str(bad / 'o.png'), depth=str(bad / 'd.tif')),
+               modalities=dict(optical=dict(dtype='uint8', value_range=(0, 255)),
+                               depth=dict(dtype=['float32', 'float64'], value_range=(0, 30))))
+    assert ok['img'].shape == (8, 8, 4)
+    loader = LoadMultiModalImages(modalities=dict(
+        optical=dict(dtype='uint8', on_mismatch='warn'), depth={}))
+    logger = MMLogger.get_current_instance()
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        for _ in range(3):
+            out = loader(dict(modality_paths=dict(optical=str(bad / 'o16.tif'),
+                                                  depth=str(bad / 'd.tif'))))
+    finally:
+        logger.removeHandler(handler)
+    assert out['img'][0, 0, 0] == 3000  # loaded anyway
+    warnings = [r.getMessage() for r in records if 'uint16' in r.getMessage()]
+    assert len(warnings) == 1 and 'o16.tif' in warnings[0] and 'warned once' in warnings[0]
+
+
+@pytest.mark.parametrize('opts, words', [
+    (dict(inf_value='big'), 'modalities.depth.inf_value'),
+    (dict(inf_value=(1, 2, 3)), 'modalities.depth.inf_value'),
+    (dict(nan_value=float('nan')), 'modalities.depth.nan_value'),
+    (dict(dtype='uint7'), 'modalities.depth.dtype'),
+    (dict(value_range=(5, 1)), 'modalities.depth.value_range'),
+    (dict(value_range=5), 'modalities.depth.value_range'),
+    (dict(on_mismatch='ignore'), 'modalities.depth.on_mismatch'),
+])
+def test_bad_check_options(opts, words):
+    with pytest.raises(ValueError) as err:
+        LoadMultiModalImages(modalities=dict(optical={}, depth=opts))
+    assert words in str(err.value)
+
+
+def test_geotiff_georeferencing_must_agree(tmp_path):
+    img = np.zeros((8, 8, 3), np.uint8)
+    dep = np.zeros((8, 8), np.float32)
+    _geotiff(tmp_path / 'o.tif', img)
+    _geotiff(tmp_path / 'same.tif', dep, transformation=True)  # other encoding, same grid
+    _geotiff(tmp_path / 'point.tif', dep, origin=(500000.25, 4799999.75), point=True)
+    _geotiff(tmp_path / 'crs.tif', dep, epsg=32632)
+    _geotiff(tmp_path / 'shift.tif', dep, origin=(500010.0, 4800000.0))
+    _geotiff(tmp_path / 'res.tif', dep, pixel=(1.0, 1.0))
+    tifffile.imwrite(tmp_path / 'plain.tif', dep)
+    loader = LoadMultiModalImages(modalities=['optical', 'depth'])
+    for ok in ('same.tif', 'point.tif', 'plain.tif'):  # plain TIFF: nothing to compare
+        out = loader(dict(modality_paths=dict(optical=str(tmp_path / 'o.tif'),
+                                              depth=str(tmp_path / ok))))
+        assert out['img'].shape == (8, 8, 4)
+    for name, word in (('crs.tif', '3072=32632'), ('shift.tif', '500010'), ('res.tif', ', 1,')):
+        with pytest.raises(InvalidDataError) as err:
+            loader(dict(modality_paths=dict(optical=str(tmp_path / 'o.tif'),
+                                            depth=str(tmp_path / name))))
+        text = str(err.value)
+        assert 'disagree in georeferencing' in text and word in text
+        assert str(tmp_path / 'o.tif') in text and str(tmp_path / name) in text
+        assert err.value.files == (str(tmp_path / 'o.tif'), str(tmp_path / name))
+    off = LoadMultiModalImages(modalities=['optical', 'depth'], check_georef=False)
+    assert off(dict(modality_paths=dict(optical=str(tmp_path / 'o.tif'),
+                                        depth=str(tmp_path / 'crs.tif'))))['img'].shape[2] == 4
+    tif = tifffile.TiffFile(tmp_path / 'o.tif')
+    georef = read_georef(tif)
+    tif.close()
+    assert georef.transform == (500000.0, 0.5, 0.0, 4800000.0, 0.0, -0.5)
+    assert dict(georef.crs) == {1024: 1, 3072: 32631} and georef.size == (8, 8)

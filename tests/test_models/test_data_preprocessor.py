@@ -1,10 +1,13 @@
 """MultiModalDataPreprocessor: per-modality normalisation, BGR flip of optical only, padding."""
+import logging
+
 import numpy as np
 import pytest
 import torch
 from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
+from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData, PixelData
 
 from pmtseg_mm.models.data_preprocessors import MultiModalDataPreprocessor
@@ -81,3 +84,52 @@ def test_channel_count_mismatch_names_the_key():
                                      std=[[1.] * 3, [1.]])
     with pytest.raises(ValueError, match=r'3 channels but `modality_channels`=\(3, 1\) sums to 4'):
         pre(dict(inputs=[torch.zeros(3, 8, 8)]))
+
+
+def _meta_sample(h, w, name):
+    return DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), img_path=f'{name}.png',
+                                       modalities=('optical', 'depth'),
+                                       modality_paths=dict(optical=f'{name}.png',
+                                                           depth=f'{name}.tif')))
+
+
+@pytest.mark.parametrize('training', [True, False])
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), -float('inf')])
+def test_non_finite_batch_names_sample_and_modality(training, value):
+    pre = MultiModalDataPreprocessor(modality_channels=(3, 1), mean=[[0.] * 3, [0.]],
+                                     std=[[1.] * 3, [1.]])
+    good, broken = torch.zeros(4, 8, 8), torch.zeros(4, 8, 8)
+    broken[3, 2, 2] = value
+    with pytest.raises(ValueError) as err:
+        pre(dict(inputs=[good, broken], data_samples=[_meta_sample(8, 8, 'a'),
+                                                       _meta_sample(8, 8, 'b')]), training)
+    text = str(err.value)
+    assert "non-finite" in text and "modality 'depth' of b.tif" in text and 'a.png' not in text
+    pre.check_finite = False  # the switch: the batch passes unchanged
+    out = pre(dict(inputs=[good, broken]), training)['inputs']
+    assert not torch.isfinite(out).all()
+
+
+def test_out_of_range_inputs_warn_once():
+    pre = MultiModalDataPreprocessor(modality_channels=(3, 1), mean=[[123.675, 116.28, 103.53], [1.]],
+                                     std=[[58.395, 57.12, 57.375], [3.]], bgr_to_rgb=True)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        img16 = torch.full((4, 8, 8), 200000.)  # 16-bit-like optical under 8-bit statistics
+        img16[3] = 5.
+        for _ in range(3):
+            pre(dict(inputs=[torch.zeros(4, 8, 8), img16],
+                     data_samples=[_meta_sample(8, 8, 'a'), _meta_sample(8, 8, 'b')]))
+        pre(dict(inputs=[torch.full((4, 8, 8), 100.)]))  # in range: nothing new
+    finally:
+        logger.removeHandler(handler)
+    texts = [r.getMessage() for r in records if 'warn_abs_above' in r.getMessage()]
+    assert len(texts) == 1
+    peak = max((200000. - m) / s for m, s in ((123.675, 58.395), (116.28, 57.12), (103.53, 57.375)))
+    assert "modality 'optical' of b.png" in texts[0] and f'{peak:.4g}' in texts[0]
+    with pytest.raises(ValueError, match='`warn_abs_above` must be > 0'):
+        MultiModalDataPreprocessor(modality_channels=(3, 1), warn_abs_above=0)

@@ -1,5 +1,11 @@
-"""Loading of co-registered modalities into one channel-stacked image."""
+"""Loading of co-registered modalities into one channel-stacked image.
+
+Every file is checked as it is read (see docs/reliability.md): size across modalities, band
+count, non-finite pixels (NaN, ±Inf), the expected dtype / value range of each modality and, for
+GeoTIFFs, that all modalities of a sample share CRS, geotransform and size.
+"""
 import io
+import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import mmcv
@@ -8,9 +14,133 @@ import tifffile
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmengine.fileio import get
+from mmengine.logging import print_log
 
 TIFF_SUFFIXES = ('.tif', '.tiff')
-_OPTION_KEYS = {'bands', 'channels', 'nan_value'}
+_OPTION_KEYS = {
+    'bands', 'channels', 'nan_value', 'inf_value', 'dtype', 'value_range', 'on_mismatch'
+}
+_ON_MISMATCH = ('error', 'warn')
+# GeoTIFF tags (OGC GeoTIFF 1.1): pixel scale, tie points, 4x4 model transformation, geokeys
+_PIXEL_SCALE, _TIEPOINT, _TRANSFORMATION, _GEOKEYS, _GEODOUBLES = 33550, 33922, 34264, 34735, 34736
+_RASTER_TYPE_KEY, _PIXEL_IS_POINT = 1025, 2
+_VERTICAL_KEYS = range(4096, 4100)  # a vertical CRS (heights) may differ between modalities
+
+
+class InvalidDataError(ValueError):
+    """A data file that must not be trained on; ``files`` names the offending file(s)."""
+
+    def __init__(self, message: str, files: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.files = tuple(files)
+
+
+class GeoRef:
+    """Georeferencing of a GeoTIFF: CRS geokeys, affine geotransform (GDAL order) and size."""
+
+    def __init__(self, crs: tuple, transform: Tuple[float, ...], size: Tuple[int, int]) -> None:
+        self.crs = crs
+        self.transform = transform
+        self.size = size
+
+    def matches(self, other: 'GeoRef') -> bool:
+        """Same CRS and size, and geotransforms equal up to 1e-3 pixel (float round-off)."""
+        if self.crs != other.crs or self.size != other.size:
+            return False
+        pixel = min(abs(v) for v in (self.transform[1], self.transform[5]) if v) or 1.0
+        return all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-3 * pixel)
+                   for a, b in zip(self.transform, other.transform))
+
+    def describe(self) -> str:
+        crs = ', '.join(f'{k}={v}' for k, v in self.crs) or 'no CRS keys'
+        transform = ', '.join(f'{v:.6g}' for v in self.transform)
+        return f'CRS ({crs}), geotransform ({transform}), size {self.size[0]}x{self.size[1]}'
+
+
+def _geokey_value(key: int, location: int, count: int, offset: int, doubles: tuple):
+    if location == 0:
+        return offset
+    if location == _GEODOUBLES:
+        return tuple(doubles[offset:offset + count])
+    return None  # ASCII citations do not define the CRS
+
+
+def read_georef(tif: tifffile.TiffFile) -> Optional[GeoRef]:
+    """The georeferencing of a TIFF's first page, or None if it has none.
+
+    Uses the GeoTIFF tags only (ModelTransformation, or ModelPixelScale + ModelTiepoint, and
+    GeoKeyDirectory); PixelIsPoint rasters are shifted half a pixel to the PixelIsArea
+    convention so both conventions compare equal.
+    """
+    page = tif.pages[0]
+    tags = page.tags
+
+    def value(code: int):
+        tag = tags.get(code)
+        return None if tag is None else tag.value
+
+    scale, tiepoint, matrix = value(_PIXEL_SCALE), value(_TIEPOINT), value(_TRANSFORMATION)
+    if matrix is not None and len(matrix) >= 8:
+        a, b, _, c, d, e, _, f = (float(v) for v in matrix[:8])
+        transform = (c, a, b, f, d, e)
+    elif scale is not None and tiepoint is not None and len(tiepoint) >= 6:
+        i, j, _, x, y, _ = (float(v) for v in tiepoint[:6])
+        sx, sy = float(scale[0]), float(scale[1])
+        transform = (x - i * sx, sx, 0.0, y + j * sy, 0.0, -sy)
+    else:
+        return None
+    keys = value(_GEOKEYS)
+    doubles = tuple(value(_GEODOUBLES) or ())
+    crs = []
+    raster_type = None
+    if keys is not None and len(keys) >= 4:
+        for k in range(4, 4 + 4 * int(keys[3]), 4):
+            key, location, count, offset = (int(v) for v in keys[k:k + 4])
+            entry = _geokey_value(key, location, count, offset, doubles)
+            if key == _RASTER_TYPE_KEY:
+                raster_type = entry
+            elif key not in _VERTICAL_KEYS and entry is not None:
+                crs.append((key, entry))
+    if raster_type == _PIXEL_IS_POINT:
+        c, a, b, f, d, e = transform
+        transform = (c - (a + b) / 2, a, b, f - (d + e) / 2, d, e)
+    return GeoRef(tuple(sorted(crs)), transform, (int(page.shape[0]), int(page.shape[1])))
+
+
+def _decode(path: str, data: bytes, with_georef: bool) -> Tuple[np.ndarray, Optional[GeoRef]]:
+    georef = None
+    if path.lower().endswith(TIFF_SUFFIXES):
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            series = tif.series[0]
+            array = series.asarray()
+            axes = series.axes
+            if with_georef:
+                georef = read_georef(tif)
+        if array.ndim == 3 and axes[-1] != 'S':  # planar: bands first
+            array = np.moveaxis(array, 0, -1)
+    else:
+        array = mmcv.imfrombytes(data, flag='unchanged', backend='cv2')
+    return array, georef
+
+
+def read_raster_georef(path: str,
+                       backend_args: Optional[dict] = None
+                       ) -> Tuple[np.ndarray, Optional[GeoRef]]:
+    """:func:`read_raster` plus the file's GeoTIFF georeferencing (None if it has none)."""
+    try:
+        data = get(path, backend_args=backend_args)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'image file not found: {path}') from None
+    except OSError as err:  # a directory, no permission ...
+        raise ValueError(f'cannot read image file {path}: {err}') from None
+    try:
+        array, georef = _decode(path, data, with_georef=True)
+    except Exception as err:  # noqa: BLE001  (any decoder error -> one clear message)
+        raise ValueError(f'cannot read image file {path}: {err}') from err
+    if array is None or array.ndim not in (2, 3) or array.size == 0:
+        raise ValueError(f'cannot read image file {path}: not a 2D raster '
+                         f'(decoded shape {None if array is None else array.shape})')
+    return (array[..., None] if array.ndim == 2 else array), georef
 
 
 def read_raster(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
@@ -20,28 +150,50 @@ def read_raster(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
     ``tifffile``; other formats through mmcv/cv2 unchanged, so 8-bit colour PNG/JPG come out in
     BGR order as everywhere in OpenMMLab and 16-bit PNG keep their depth.
     """
-    try:
-        data = get(path, backend_args=backend_args)
-    except FileNotFoundError:
-        raise FileNotFoundError(f'image file not found: {path}') from None
-    except OSError as err:  # a directory, no permission ...
-        raise ValueError(f'cannot read image file {path}: {err}') from None
-    try:
-        if path.lower().endswith(TIFF_SUFFIXES):
-            with tifffile.TiffFile(io.BytesIO(data)) as tif:
-                series = tif.series[0]
-                array = series.asarray()
-                axes = series.axes
-            if array.ndim == 3 and axes[-1] != 'S':  # planar: bands first
-                array = np.moveaxis(array, 0, -1)
-        else:
-            array = mmcv.imfrombytes(data, flag='unchanged', backend='cv2')
-    except Exception as err:  # noqa: BLE001  (any decoder error -> one clear message)
-        raise ValueError(f'cannot read image file {path}: {err}') from err
-    if array is None or array.ndim not in (2, 3) or array.size == 0:
-        raise ValueError(f'cannot read image file {path}: not a 2D raster '
-                         f'(decoded shape {None if array is None else array.shape})')
-    return array[..., None] if array.ndim == 2 else array
+    return read_raster_georef(path, backend_args)[0]
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_options(name: str, opts: dict) -> dict:
+    """Validate one modality's options; returns a normalised copy."""
+    key = f'LoadMultiModalImages: `modalities.{name}'
+    if not isinstance(opts, dict):
+        raise ValueError(f'{key}` must be a dict of options, got {opts!r}')
+    unknown = set(opts) - _OPTION_KEYS
+    if unknown:
+        raise ValueError(f'{key}` has unknown options {sorted(unknown)}; '
+                         f'allowed: {sorted(_OPTION_KEYS)}')
+    opts = dict(opts)
+    if opts.get('nan_value') is not None and not _is_number(opts['nan_value']):
+        raise ValueError(f'{key}.nan_value` must be a finite number, got {opts["nan_value"]!r}')
+    inf = opts.get('inf_value')
+    if inf is not None:
+        pair = tuple(inf) if isinstance(inf, (list, tuple)) else (inf, inf)
+        if len(pair) != 2 or not all(_is_number(v) for v in pair):
+            raise ValueError(f'{key}.inf_value` must be a finite number or a (for -Inf, for +Inf) '
+                             f'pair of finite numbers, got {inf!r}')
+        opts['inf_value'] = pair
+    if opts.get('dtype') is not None:
+        names = [opts['dtype']] if isinstance(opts['dtype'], str) else list(opts['dtype'])
+        try:
+            opts['dtype'] = tuple(np.dtype(n).name for n in names)
+        except TypeError:
+            raise ValueError(f'{key}.dtype` must be a numpy dtype name or a list of them (e.g. '
+                             f"'uint8'), got {opts['dtype']!r}") from None
+    if opts.get('value_range') is not None:
+        vr = opts['value_range']
+        if (not isinstance(vr, (list, tuple)) or len(vr) != 2
+                or not all(isinstance(v, (int, float)) for v in vr) or not vr[0] <= vr[1]):
+            raise ValueError(f'{key}.value_range` must be (low, high) with low <= high, '
+                             f'got {vr!r}')
+        opts['value_range'] = (float(vr[0]), float(vr[1]))
+    if opts.setdefault('on_mismatch', 'error') not in _ON_MISMATCH:
+        raise ValueError(f'{key}.on_mismatch` must be one of {_ON_MISMATCH}, '
+                         f'got {opts["on_mismatch"]!r}')
+    return opts
 
 
 @TRANSFORMS.register_module()
@@ -54,42 +206,67 @@ class LoadMultiModalImages(BaseTransform):
     modality). Because all modalities live in one array, every stock geometric transform moves
     them (and the labels) with one random draw.
 
+    Every file is checked: a problem raises one error naming the modality and the file
+    (:class:`InvalidDataError`, a ``ValueError``, for bad content).
+
     Args:
         modalities (list[str] | dict[str, dict]): Modalities in channel order, optionally with
-            per-modality options: ``bands`` (0-indexed band indices to keep, in that order),
-            ``channels`` (expected channel count after band selection; a mismatch raises),
-            ``nan_value`` (replacement for NaN pixels; by default NaN raises).
+            per-modality options:
+
+            - ``bands``: 0-indexed band indices to keep, in that order;
+            - ``channels``: expected channel count after band selection (a mismatch raises);
+            - ``nan_value``: replacement for NaN pixels (by default NaN raises);
+            - ``inf_value``: replacement for ±Inf pixels, a number or a (for -Inf, for +Inf)
+              pair (by default ±Inf raises);
+            - ``dtype``: expected stored dtype name(s), e.g. ``'uint8'`` for 8-bit optical;
+            - ``value_range``: ``(low, high)`` every pixel must lie in (after the replacements);
+            - ``on_mismatch``: ``'error'`` (default) or ``'warn'`` (warn once per modality,
+              naming the file) when ``dtype``/``value_range`` do not match.
         to_float32 (bool): Convert the stack to float32. Defaults to True.
+        check_georef (bool): Refuse samples whose GeoTIFF modalities disagree in CRS,
+            geotransform or size. Files without georeferencing (PNG, plain TIFF) are not
+            compared. Defaults to True.
         backend_args (dict, optional): mmengine file backend arguments.
     """
 
     def __init__(self,
                  modalities: Union[Sequence[str], Dict[str, dict]],
                  to_float32: bool = True,
+                 check_georef: bool = True,
                  backend_args: Optional[dict] = None) -> None:
         if isinstance(modalities, str) or not modalities:
             raise ValueError('LoadMultiModalImages: `modalities` must be a non-empty list of names or '
                              f'dict name -> options, got {modalities!r}')
         if not isinstance(modalities, dict):
             modalities = {name: {} for name in modalities}
-        for name, opts in modalities.items():
-            unknown = set(opts) - _OPTION_KEYS
-            if unknown:
-                raise ValueError(f'LoadMultiModalImages: `modalities.{name}` has unknown options '
-                                 f'{sorted(unknown)}; allowed: {sorted(_OPTION_KEYS)}')
-        self.modalities: Dict[str, dict] = {k: dict(v) for k, v in modalities.items()}
+        self.modalities: Dict[str, dict] = {
+            name: _check_options(name, opts or {}) for name, opts in modalities.items()
+        }
         self.to_float32 = to_float32
+        self.check_georef = check_georef
         self.backend_args = backend_args
+        self._warned: set = set()
 
-    def _load_one(self, name: str, path: str) -> np.ndarray:
+    def _mismatch(self, name: str, path: str, message: str) -> None:
+        if self.modalities[name]['on_mismatch'] == 'error':
+            raise InvalidDataError(
+                f"LoadMultiModalImages: modality '{name}' file {path} {message}; fix the data, "
+                f"the statistics, or set `modalities.{name}.on_mismatch='warn'`", [path])
+        if name not in self._warned:
+            self._warned.add(name)
+            print_log(f"LoadMultiModalImages: modality '{name}' file {path} {message} (warned "
+                      'once per modality)', logger='current', level=30)
+
+    def _load_one(self, name: str, path: str) -> Tuple[np.ndarray, Optional[GeoRef]]:
         opts = self.modalities[name]
         try:
-            array = read_raster(path, self.backend_args)
+            array, georef = read_raster_georef(path, self.backend_args)
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"LoadMultiModalImages: file of modality '{name}' not found: {path}") from None
         except ValueError as err:
-            raise ValueError(f"LoadMultiModalImages: modality '{name}': {err}") from None
+            raise InvalidDataError(f"LoadMultiModalImages: modality '{name}': {err}",
+                                   [path]) from None
         bands = opts.get('bands')
         if bands is not None:
             bad = [b for b in bands if not -array.shape[2] <= b < array.shape[2]]
@@ -100,16 +277,45 @@ class LoadMultiModalImages(BaseTransform):
             array = array[..., list(bands)]
         expected = opts.get('channels')
         if expected is not None and array.shape[2] != expected:
-            raise ValueError(
+            raise InvalidDataError(
                 f"LoadMultiModalImages: `modalities.{name}.channels` expects {expected} channel(s) "
-                f'but {path} gives {array.shape[2]}' + (' after band selection' if bands else ''))
-        if np.issubdtype(array.dtype, np.floating) and np.isnan(array).any():
-            if opts.get('nan_value') is None:
-                raise ValueError(
-                    f"LoadMultiModalImages: modality '{name}' file {path} contains NaN pixels; set "
-                    f'`modalities.{name}.nan_value` to the value that should replace them')
-            array = np.nan_to_num(array, nan=float(opts['nan_value']))
-        return array
+                f'but {path} gives {array.shape[2]}' + (' after band selection' if bands else ''),
+                [path])
+        if opts.get('dtype') is not None and array.dtype.name not in opts['dtype']:
+            self._mismatch(name, path, f'is {array.dtype.name} but `modalities.{name}.dtype` '
+                           f'expects {" or ".join(opts["dtype"])}')
+        if np.issubdtype(array.dtype, np.floating):
+            array = self._finite(name, path, array)
+        value_range = opts.get('value_range')
+        if value_range is not None:
+            low, high = float(array.min()), float(array.max())
+            if low < value_range[0] or high > value_range[1]:
+                self._mismatch(name, path, f'has values in [{low:g}, {high:g}] outside '
+                               f'`modalities.{name}.value_range` = {list(value_range)}')
+        return array, georef
+
+    def _finite(self, name: str, path: str, array: np.ndarray) -> np.ndarray:
+        """Replace NaN/±Inf as configured, or raise naming the file and the option."""
+        opts = self.modalities[name]
+        nan = np.isnan(array)
+        inf = np.isinf(array)
+        if not nan.any() and not inf.any():
+            return array
+        if nan.any() and opts.get('nan_value') is None:
+            raise InvalidDataError(
+                f"LoadMultiModalImages: modality '{name}' file {path} contains NaN pixels "
+                f'({int(nan.sum())}); set `modalities.{name}.nan_value` to the (finite) value '
+                'that should replace them', [path])
+        if inf.any() and opts.get('inf_value') is None:
+            signs = '/'.join(s for s, m in (('+Inf', array == np.inf), ('-Inf', array == -np.inf))
+                             if m.any())
+            raise InvalidDataError(
+                f"LoadMultiModalImages: modality '{name}' file {path} contains {signs} pixels "
+                f'({int(inf.sum())}); set `modalities.{name}.inf_value` to the finite value (or '
+                '(for -Inf, for +Inf) pair) that should replace them', [path])
+        neg, pos = opts.get('inf_value') or (0.0, 0.0)
+        return np.nan_to_num(array, nan=float(opts.get('nan_value') or 0.0), posinf=pos,
+                             neginf=neg)
 
     def transform(self, results: dict) -> dict:
         paths = results.get('modality_paths')
@@ -122,15 +328,28 @@ class LoadMultiModalImages(BaseTransform):
                            f'modalities {missing}; it has {list(paths)}')
         arrays: List[np.ndarray] = []
         first: Optional[Tuple[str, Tuple[int, int]]] = None
+        geo_first: Optional[Tuple[str, GeoRef]] = None
         for name in self.modalities:
-            array = self._load_one(name, paths[name])
+            array, georef = self._load_one(name, paths[name])
             if first is None:
                 first = (paths[name], array.shape[:2])
             elif array.shape[:2] != first[1]:
-                raise ValueError(
+                raise InvalidDataError(
                     f'LoadMultiModalImages: modalities differ in size: {first[0]} is '
                     f'{first[1][0]}x{first[1][1]} (HxW) but {paths[name]} is '
-                    f'{array.shape[0]}x{array.shape[1]}; co-registered modalities must share H x W')
+                    f'{array.shape[0]}x{array.shape[1]}; co-registered modalities must share H x W',
+                    [first[0], paths[name]])
+            if self.check_georef and georef is not None:
+                if geo_first is None:
+                    geo_first = (paths[name], georef)
+                elif not georef.matches(geo_first[1]):
+                    raise InvalidDataError(
+                        'LoadMultiModalImages: modalities disagree in georeferencing: '
+                        f'{geo_first[0]} has {geo_first[1].describe()} but {paths[name]} has '
+                        f'{georef.describe()}; co-registered modalities must share CRS, '
+                        'geotransform and size (resample them onto one grid, or set '
+                        '`check_georef=False` if the tags are wrong)',
+                        [geo_first[0], paths[name]])
             arrays.append(array.astype(np.float32) if self.to_float32 else array)
         img = np.concatenate(arrays, axis=2)
         results['img'] = img
@@ -143,7 +362,8 @@ class LoadMultiModalImages(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(modalities={self.modalities}, '
-                f'to_float32={self.to_float32}, backend_args={self.backend_args})')
+                f'to_float32={self.to_float32}, check_georef={self.check_georef}, '
+                f'backend_args={self.backend_args})')
 
 
 def modality_slices(results: dict) -> Dict[str, slice]:
@@ -158,4 +378,7 @@ def modality_slices(results: dict) -> Dict[str, slice]:
     }
 
 
-__all__ = ['LoadMultiModalImages', 'read_raster', 'modality_slices']
+__all__ = [
+    'GeoRef', 'InvalidDataError', 'LoadMultiModalImages', 'read_georef', 'read_raster',
+    'read_raster_georef', 'modality_slices'
+]

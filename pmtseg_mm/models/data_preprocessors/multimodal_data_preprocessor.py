@@ -4,6 +4,7 @@ from typing import List, Optional, Sequence, Union
 import torch
 from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.registry import MODELS
+from mmengine.logging import print_log
 
 
 @MODELS.register_module()
@@ -21,6 +22,11 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
         std (Sequence[Sequence[float]], optional): Same layout as ``mean``.
         bgr_to_rgb (bool | Sequence[bool]): Per modality (a bool applies to the first modality
             only); a flipped modality must have 3 channels.
+        check_finite (bool): Raise, naming the samples' files and modalities, when the batch
+            holds NaN/±Inf after normalisation (training and testing). Defaults to True.
+        warn_abs_above (float, optional): Warn once when a normalised input exceeds this
+            magnitude (e.g. 16-bit images under 8-bit statistics reach thousands). None
+            disables the warning. Defaults to 100.
         **kwargs: Other :class:`DetDataPreprocessor` arguments (pad_size_divisor, pad_mask,
             pad_seg, seg_pad_value, batch_augments, ...).
     """
@@ -30,6 +36,8 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
                  mean: Optional[Sequence[Sequence[float]]] = None,
                  std: Optional[Sequence[Sequence[float]]] = None,
                  bgr_to_rgb: Union[bool, Sequence[bool]] = False,
+                 check_finite: bool = True,
+                 warn_abs_above: Optional[float] = 100.,
                  **kwargs) -> None:
         if kwargs.pop('rgb_to_bgr', False):
             raise ValueError('MultiModalDataPreprocessor: use `bgr_to_rgb` per modality instead of '
@@ -63,6 +71,12 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
             group = list(range(start, start + c))
             order += group[::-1] if flip else group
         self._channel_order = order if order != sorted(order) else None
+        if warn_abs_above is not None and not warn_abs_above > 0:
+            raise ValueError('MultiModalDataPreprocessor: `warn_abs_above` must be > 0 or None, '
+                             f'got {warn_abs_above!r}')
+        self.check_finite = check_finite
+        self.warn_abs_above = warn_abs_above
+        self._warned_range = False
 
     def _per_channel(self, key: str, values: Sequence[Sequence[float]]) -> torch.Tensor:
         if len(values) != len(self.modality_channels):
@@ -95,6 +109,54 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
             return [t[self._channel_order] for t in inputs]
         return inputs[:, self._channel_order]
 
+    def _groups(self):
+        """(modality index, channel slice) per channel group."""
+        start = 0
+        for i, c in enumerate(self.modality_channels):
+            yield i, slice(start, start + c)
+            start += c
+
+    @staticmethod
+    def _describe(data_samples, index: int, group: int) -> str:
+        if not data_samples:
+            return f'sample {index}, modality {group}'
+        meta = data_samples[index].metainfo
+        names = meta.get('modalities')
+        name = names[group] if names and group < len(names) else f'#{group}'
+        paths = meta.get('modality_paths') or {}
+        where = paths.get(name) or meta.get('img_path', f'sample {index}')
+        return f"modality '{name}' of {where}"
+
+    def _check_batch(self, inputs: torch.Tensor, data_samples) -> None:
+        if self.check_finite:
+            bad = []
+            for group, sl in self._groups():
+                finite = torch.isfinite(inputs[:, sl]).flatten(1).all(1)
+                bad += [self._describe(data_samples, int(i), group)
+                        for i in torch.nonzero(~finite).flatten()]
+            if bad:
+                raise ValueError(
+                    'MultiModalDataPreprocessor: non-finite (NaN/Inf) inputs after normalisation in '
+                    + '; '.join(bad) + '. Fix the files or map the values with '
+                    'LoadMultiModalImages `modalities.<name>.nan_value`/`inf_value`; check that '
+                    '`std` has no tiny values')
+        if self.warn_abs_above is not None and not self._warned_range and inputs.numel():
+            for group, sl in self._groups():
+                peak = float(inputs[:, sl].detach().abs().max())
+                if peak > self.warn_abs_above:
+                    index = int(inputs[:, sl].detach().abs().flatten(1).max(1).values.argmax())
+                    self._warned_range = True
+                    print_log(
+                        f'MultiModalDataPreprocessor: normalised inputs reach {peak:.4g} in '
+                        f'{self._describe(data_samples, index, group)} (above '
+                        f'`warn_abs_above`={self.warn_abs_above:g}): the data do not match the '
+                        '`mean`/`std` of this modality (e.g. 16-bit images under 8-bit '
+                        'statistics); set `dtype`/`value_range` in LoadMultiModalImages to stop on '
+                        'such files. Warned once.', logger='current', level=30)
+                    break
+
     def forward(self, data: dict, training: bool = False) -> dict:
         data = dict(data, inputs=self._reorder(data['inputs']))
-        return super().forward(data, training)
+        out = super().forward(data, training)
+        self._check_batch(out['inputs'], out.get('data_samples'))
+        return out
