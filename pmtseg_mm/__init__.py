@@ -33,6 +33,6 @@ def _check_versions() -> None:
 
 _check_versions()
 
-from . import datasets, evaluation, models, utils, visualization  # noqa: E402,F401  (registers)
+from . import datasets, engine, evaluation, models, utils, visualization  # noqa: E402,F401  (registers)
 
 __all__ = ['__version__']

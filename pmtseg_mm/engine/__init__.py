@@ -1,0 +1,8 @@
+"""Training reliability: a non-finite-loss stop, exact resume, CPU (gloo) distributed runs."""
+from .hooks import FiniteLossHook, RandomStateHook
+from .runtime import RELIABILITY_HOOKS, add_reliability_hooks, setup_cpu_distributed
+
+__all__ = [
+    'FiniteLossHook', 'RandomStateHook', 'RELIABILITY_HOOKS', 'add_reliability_hooks',
+    'setup_cpu_distributed'
+]
