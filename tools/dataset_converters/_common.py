@@ -25,6 +25,8 @@ from pmtseg_mm.datasets.transforms.loading import TIFF_SUFFIXES, read_raster
 
 # pixels per band kept for the percentile estimate of modality_stats.json
 STATS_SAMPLES_PER_IMAGE = 4096
+# Segment.category_id that marks pixels as void (no-data) in the panoptic map
+VOID_ID = 0
 
 
 class ConversionError(ValueError):
@@ -67,7 +69,8 @@ def split_json_paths(out: str, split: str) -> Tuple[str, str]:
 def split_guard(out: str, split: str, folders: Sequence[str], skip_existing: bool) -> Iterator[None]:
     """Remove the split's JSONs (and, unless ``skip_existing``, its output folders) before
     converting it; remove its JSONs again if the conversion fails."""
-    for path in split_json_paths(out, split):
+    jsons = split_json_paths(out, split) + (osp.join(out, 'annotations', f'images_{split}.json'), )
+    for path in jsons:
         if osp.exists(path):
             os.remove(path)
     for folder in folders:
@@ -77,7 +80,7 @@ def split_guard(out: str, split: str, folders: Sequence[str], skip_existing: boo
     try:
         yield
     except BaseException:
-        for path in split_json_paths(out, split):
+        for path in jsons:
             if osp.exists(path):
                 os.remove(path)
         raise
@@ -128,7 +131,8 @@ def decode_segmentation(segm, height: int, width: int, where: str) -> np.ndarray
 
 @dataclass
 class Segment:
-    """One annotated region before rasterisation; painted in list order (later on top)."""
+    """One annotated region before rasterisation; painted in list order (later on top).
+    ``category_id == VOID_ID`` paints its pixels void."""
     category_id: int
     mask: np.ndarray  # bool (H, W)
     iscrowd: int = 0
@@ -137,7 +141,8 @@ class Segment:
 def rasterize(shape: Tuple[int, int], segments: Sequence[Segment],
               thing_ids: Sequence[int]) -> Tuple[np.ndarray, Dict[int, Tuple[int, int]]]:
     """Paint segments into a panoptic id map (0 = void); stuff segments of one category share
-    one id (COCO panoptic: one stuff segment per class and image).
+    one id (COCO panoptic: one stuff segment per class and image); a ``VOID_ID`` segment resets
+    its pixels to void.
 
     Returns the id map and ``{segment_id: (category_id, iscrowd)}``.
     """
@@ -148,6 +153,9 @@ def rasterize(shape: Tuple[int, int], segments: Sequence[Segment],
     for seg in segments:
         if seg.mask.shape != tuple(shape):
             raise ValueError(f'segment mask {seg.mask.shape} does not match the image {shape}')
+        if seg.category_id == VOID_ID:
+            pan[seg.mask] = 0
+            continue
         if seg.category_id in thing_ids:
             seg_id = len(meta) + 1
             meta[seg_id] = (seg.category_id, int(seg.iscrowd))
@@ -201,6 +209,19 @@ def write_split_json(out: str, split: str, categories: List[dict], records: List
     things = [c for c in categories if c['isthing']]
     atomic_write_json(ins_path, dict(images=images, annotations=ins_anns, categories=things))
     atomic_write_json(pan_path, dict(images=images, annotations=pan_anns, categories=categories))
+
+
+def write_image_list_json(out: str, split: str, categories: List[dict],
+                          images: List[Tuple[str, int, int]]) -> str:
+    """Write ``annotations/images_<split>.json`` (atomically): a COCO file with the images
+    ``(file_name, height, width)``, the categories and no annotations, for a split without
+    labels (inference only). Returns its path."""
+    path = osp.join(out, 'annotations', f'images_{split}.json')
+    atomic_write_json(path, dict(
+        images=[dict(id=i, file_name=name, height=int(h), width=int(w))
+                for i, (name, h, w) in enumerate(images, start=1)],
+        annotations=[], categories=categories))
+    return path
 
 
 def band_partial(array: np.ndarray) -> dict:

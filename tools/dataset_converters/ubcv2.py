@@ -8,10 +8,15 @@ Assumptions about the raw release:
   are options (``--rgb-dir``/``--sar-dir``, ``{split}`` is substituted).
 * One COCO instance JSON per split: ``annotations/roof_fine_<split>.json`` (UBCV2) or
   ``roof_fine_<split>.json`` (DFC2023), or ``--ann-template``. Categories are matched by name
-  (case, spaces and hyphens ignored) to the 12 roof classes of
-  :data:`pmtseg_mm.datasets.ubcv2.UBCV2_THING_CLASSES`; a name outside that list is an error.
+  (case, spaces and hyphens ignored), else by supercategory (DFC2023's ``image_id_test.json``
+  spells ``revolved`` as ``reolved`` in ``name``), to the 12 roof classes of
+  :data:`pmtseg_mm.datasets.ubcv2.UBCV2_THING_CLASSES`; anything else is an error.
   Segmentations may be polygons or RLE. Images listed in the JSON are converted (all of them,
   with or without roofs); files not listed are ignored.
+* A split whose JSON has no annotation at all (DFC2023 released val and test as image lists,
+  ``image_id/image_id_<split>.json``) is an error: it would become all-background ground truth.
+  ``--allow-unlabelled`` converts such a split to images only plus
+  ``annotations/images_<split>.json`` (a COCO image list for inference), no panoptic files.
 
 Panoptic = the roofs (things) over one ``background`` stuff segment covering all other pixels.
 Overlapping roofs: roofs are painted largest first, so a smaller roof lies on top of a larger
@@ -22,17 +27,19 @@ instance and panoptic targets come from the same annotation.
 import argparse
 import json
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from _common import (ConversionError, Segment, add_common_args, band_partial,
                      categories_from_metainfo, cli, decode_segmentation, maybe_write, normalise,
                      panoptic_record, parallel_map, rasterize, read_image, split_guard,
-                     write_modality_stats, write_split_json)
+                     write_image_list_json, write_modality_stats, write_split_json)
 from pmtseg_mm.datasets.ubcv2 import UBCV2Dataset
 
 DEFAULT_ANN_TEMPLATES = ('annotations/roof_fine_{split}.json', 'roof_fine_{split}.json')
+# DFC2023 track 1 image lists of the splits released without labels
+DFC2023_IMAGE_LIST = 'image_id/image_id_{split}.json'
 
 
 def find_ann_file(src: str, split: str, template: Optional[str]) -> str:
@@ -41,11 +48,17 @@ def find_ann_file(src: str, split: str, template: Optional[str]) -> str:
     for path in tried:
         if osp.isfile(path):
             return path
-    raise ConversionError(f'split {split}: missing annotation file, tried {tried}')
+    hint = ''
+    image_list = osp.join(src, DFC2023_IMAGE_LIST.format(split=split))
+    if not template and osp.isfile(image_list):
+        hint = (f'; {image_list} exists, but DFC2023 released {split} without labels: convert it '
+                f"for inference with --ann-template '{DFC2023_IMAGE_LIST}' --allow-unlabelled")
+    raise ConversionError(f'split {split}: missing annotation file, tried {tried}{hint}')
 
 
-def load_split(src: str, split: str, args: argparse.Namespace, name_to_id: Dict[str, int]) -> list:
-    """One job per image of the split's COCO file."""
+def load_split(src: str, split: str, args: argparse.Namespace,
+               name_to_id: Dict[str, int]) -> Tuple[list, bool]:
+    """One job per image of the split's COCO file, and whether the split carries labels."""
     ann_path = find_ann_file(src, split, args.ann_template)
     try:
         with open(ann_path) as f:
@@ -56,8 +69,11 @@ def load_split(src: str, split: str, args: argparse.Namespace, name_to_id: Dict[
     for cat in coco.get('categories', []):
         name = normalise(cat['name'])
         if name not in name_to_id:
-            raise ConversionError(f'{ann_path}: category {cat["name"]!r} (id {cat["id"]}) is not '
-                                  f'one of the UBCV2 roof classes {sorted(name_to_id)}')
+            name = normalise(str(cat.get('supercategory', '')))
+        if name not in name_to_id:
+            raise ConversionError(f'{ann_path}: category {cat["name"]!r} (id {cat["id"]}, '
+                                  f'supercategory {cat.get("supercategory")!r}) is not one of '
+                                  f'the UBCV2 roof classes {sorted(name_to_id)}')
         cat_map[cat['id']] = name_to_id[name]
     anns: Dict[int, list] = {}
     for ann in coco.get('annotations', []):
@@ -82,7 +98,14 @@ def load_split(src: str, split: str, args: argparse.Namespace, name_to_id: Dict[
                        for a in anns.get(img['id'], [])]))
     if not jobs:
         raise ConversionError(f'{ann_path} lists no images')
-    return jobs
+    labelled = bool(coco.get('annotations'))
+    if not labelled and not args.allow_unlabelled:
+        raise ConversionError(
+            f'{ann_path} lists {len(jobs)} images but no annotations: split {split} carries no '
+            'labels (DFC2023 released val and test without labels) and would become '
+            'all-background ground truth; use a labelled split, or pass --allow-unlabelled to '
+            f'write its images only (annotations/images_{split}.json, for inference)')
+    return jobs, labelled
 
 
 def convert_image(job: dict) -> dict:
@@ -103,6 +126,10 @@ def convert_image(job: dict) -> dict:
     out, split, stem = job['out'], job['split'], job['stem']
     maybe_write(osp.join(out, 'optical', split, stem + '.png'), lambda: optical, job['skip_existing'])
     maybe_write(osp.join(out, 'sar', split, stem + '.tif'), lambda: sar, job['skip_existing'])
+    stats = dict(optical=band_partial(optical), sar=band_partial(sar[..., None])) \
+        if job['with_stats'] else None
+    if not job['labelled']:
+        return dict(record=dict(file_name=stem + '.png', height=h, width=w), stats=stats)
     roofs = [
         Segment(a['category_id'],
                 decode_segmentation(a['segmentation'], h, w,
@@ -114,8 +141,6 @@ def convert_image(job: dict) -> dict:
     pan, meta = rasterize((h, w), segments, job['thing_ids'])
     record = panoptic_record(stem + '.png', pan, meta, job['thing_ids'],
                              osp.join(out, 'annotations', f'panoptic_{split}', stem + '.png'))
-    stats = dict(optical=band_partial(optical), sar=band_partial(sar[..., None])) \
-        if job['with_stats'] else None
     return dict(record=record, stats=stats)
 
 
@@ -130,6 +155,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument('--rgb-dir', default='{split}/rgb')
     parser.add_argument('--sar-dir', default='{split}/sar')
     parser.add_argument('--sar-band', type=int, default=0)
+    parser.add_argument('--allow-unlabelled', action='store_true',
+                        help='convert a split whose JSON has no annotations to images only plus '
+                        'annotations/images_<split>.json (inference), instead of stopping')
     return parser.parse_args(argv)
 
 
@@ -140,24 +168,33 @@ def main(argv: Optional[List[str]] = None) -> dict:
     name_to_id = {normalise(c['name']): c['id'] for c in categories if c['isthing']}
     thing_ids = list(name_to_id.values())
     background_id = next(c['id'] for c in categories if not c['isthing'])
-    counts = {}
+    counts, unlabelled = {}, []
     for split in args.splits:
-        jobs = load_split(args.src, split, args, name_to_id)
+        jobs, labelled = load_split(args.src, split, args, name_to_id)
         for job in jobs:
             job.update(out=args.out, split=split, thing_ids=thing_ids, sar_band=args.sar_band,
                        background_id=background_id, skip_existing=args.skip_existing,
-                       with_stats=split == 'train')
+                       with_stats=split == 'train', labelled=labelled)
         folders = [osp.join(args.out, m, split) for m in ('optical', 'sar')]
-        folders.append(osp.join(args.out, 'annotations', f'panoptic_{split}'))
+        if labelled:
+            folders.append(osp.join(args.out, 'annotations', f'panoptic_{split}'))
         with split_guard(args.out, split, folders, args.skip_existing):
             results = parallel_map(convert_image, jobs, args.workers, f'UBCV2 {split}')
-            write_split_json(args.out, split, categories, [r['record'] for r in results])
+            records = [r['record'] for r in results]
+            if labelled:
+                write_split_json(args.out, split, categories, records)
+            else:
+                write_image_list_json(args.out, split, categories,
+                                      [(r['file_name'], r['height'], r['width']) for r in records])
+                unlabelled.append(split)
         counts[split] = len(results)
         if split == 'train':
             write_modality_stats(args.out, {
                 m: [r['stats'][m] for r in results] for m in ('optical', 'sar')
             })
-    print(f'UBCV2 -> {args.out}: ' + ', '.join(f'{s} {n} images' for s, n in counts.items()))
+    print(f'UBCV2 -> {args.out}: ' + ', '.join(
+        f'{s} {n} images' + (' (unlabelled: images only)' if s in unlabelled else '')
+        for s, n in counts.items()))
     return counts
 
 
