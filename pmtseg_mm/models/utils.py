@@ -1,6 +1,18 @@
 """Helpers shared by the paper modules."""
+import copy
 import math
-from typing import Tuple
+from typing import List, Sequence, Tuple, Union
+
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType
+from mmengine.config import ConfigDict
+from torch import Tensor, nn
+
+#: Strides of the backbone levels and of the pixel-decoder outputs the necks work with.
+SCALES = (4, 8, 16, 32)
+
+#: Backbone output: one level tuple per modality, or (one channel group) the levels themselves.
+BackboneOutput = Union[Sequence[Tensor], Sequence[Sequence[Tensor]]]
 
 
 def pooled_grid(height: int, width: int, max_points: int) -> Tuple[int, int]:
@@ -15,3 +27,38 @@ def pooled_grid(height: int, width: int, max_points: int) -> Tuple[int, int]:
     grid_h = min(height, max_points, max(1, math.floor(height * scale)))
     grid_w = max(1, min(width, math.floor(width * scale), max_points // grid_h))
     return grid_h, grid_w
+
+
+def per_modality(feats: BackboneOutput, owner: str) -> List[Sequence[Tensor]]:
+    """The backbone output as one sequence of levels per modality.
+
+    ``DualBackbone`` returns a tuple of per-modality level tuples, but with a single channel
+    group (one modality, or early fusion) it returns that backbone's level tuple itself; both
+    forms are accepted. ``owner`` names the caller in the error raised for anything else.
+    """
+    if isinstance(feats, Tensor) or not isinstance(feats, Sequence) or not feats:
+        raise ValueError(f'{owner}: expected the backbone levels of each modality (a sequence of '
+                         f'level sequences) or of one modality, got {type(feats).__name__}')
+    if all(isinstance(f, Tensor) for f in feats):
+        return [feats]
+    if any(isinstance(f, Tensor) or not isinstance(f, Sequence) for f in feats):
+        raise ValueError(f'{owner}: mixed tensors and level sequences in the modality features; '
+                         'give one sequence of (B, C, H, W) levels per modality')
+    return list(feats)
+
+
+def build_pixel_decoder(pixel_decoder: ConfigType, in_channels: Sequence[int], out_channels: int,
+                        owner: str) -> nn.Module:
+    """Build an mmdet ``MSDeformAttnPixelDecoder``-style config for levels of strides
+    :data:`SCALES` with ``in_channels``; its ``strides``, ``feat_channels``, ``out_channels``
+    and ``num_outs`` are set to (4, 8, 16, 32), ``out_channels``, ``out_channels`` and 3, and a
+    config giving other values is an error naming ``owner``."""
+    required = dict(strides=list(SCALES), feat_channels=out_channels, out_channels=out_channels,
+                    num_outs=len(SCALES) - 1)
+    cfg = ConfigDict(copy.deepcopy(dict(pixel_decoder)))
+    for key, value in required.items():
+        if key in cfg and (list(cfg[key]) if key == 'strides' else cfg[key]) != value:
+            raise ValueError(f'{owner}: `pixel_decoder.{key}`={cfg[key]} must be {value} '
+                             f'(`out_channels`={out_channels})')
+    cfg.update(required, in_channels=list(in_channels))
+    return MODELS.build(cfg)

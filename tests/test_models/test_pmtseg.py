@@ -173,3 +173,80 @@ def test_untask_conditioned_head_runs_once_and_bad_tasks_raise():
         build(test_cfg=dict(tasks=('semantic', 'depth')))
     with pytest.raises(ValueError, match='test_cfg.tasks'):
         build(test_cfg=dict(tasks=('semantic', 'semantic')))
+
+
+SUM_NECK = dict(type='SumFusionNeck', in_channels=[[16, 32, 64, 128]] * 2, out_channels=C,
+                pixel_decoder=NECK['pixel_decoder'])
+PLAIN_HEAD = dict(prompt_mode='none', class_names=None)
+HEAD_KEYS = {'loss_cls', 'loss_mask', 'loss_dice'} | {
+    f'd{i}.loss_{k}' for i in range(2) for k in ('cls', 'mask', 'dice')}
+
+
+def count(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_separate_task_heads():
+    """Table V: one plain head per task on the shared trunk, 3x the head parameters."""
+    model = build(head=dict(type='SeparateTaskHeads', prompt_mode='none', task_probs=None))
+    plain = build(head=PLAIN_HEAD)
+    assert count(model.panoptic_head) == 3 * count(plain.panoptic_head)
+    assert count(model) - count(model.panoptic_head) == count(plain) - count(plain.panoptic_head)
+    heads = model.panoptic_head.heads
+    assert [h.sample_tasks(1)[0] for h in heads.values()] == ['semantic', 'instance', 'panoptic']
+    losses = model.loss(torch.rand(2, 4, 64, 64), [sample(), sample()])
+    assert set(losses) == {'loss_tmaa'} | {f'{t}.{k}' for t in heads for k in HEAD_KEYS}
+    sum(losses.values()).backward()
+    assert all(h.query_feat.weight.grad.abs().sum() > 0 for h in heads.values())
+    model.eval()
+    calls = []
+    for task, head in heads.items():
+        head.register_forward_hook(lambda m, args, out, task=task: calls.append(task))
+    with torch.no_grad():
+        (result, ) = model.predict(torch.rand(1, 4, 64, 64), [sample()])
+    assert calls == ['semantic', 'instance', 'panoptic']
+    assert {'pred_sem_seg', 'pred_instances', 'pred_panoptic_seg'} <= set(result.keys())
+    with pytest.raises(ValueError, match="prompt_mode='none'"):
+        build(head=dict(type='SeparateTaskHeads', task_probs=None))
+    with pytest.raises(ValueError, match='task_probs=None'):
+        build(head=dict(type='SeparateTaskHeads', prompt_mode='none',
+                        task_probs=dict(semantic=1.0)))
+    with pytest.raises(ValueError, match='`tasks` must be distinct'):
+        build(head=dict(type='SeparateTaskHeads', prompt_mode='none', tasks=('depth', )))
+
+
+def test_single_modality_pmtseg():
+    """Table VIII: one backbone, TMSF passes it through, L_TMAA is 0."""
+    model = build(backbone=dict(type='DualBackbone', backbones=[R18], in_channels=(3, )),
+                  neck=dict(NECK, in_channels=[[16, 32, 64, 128]], num_modalities=1))
+    losses = model.loss(torch.rand(2, 3, 64, 64), [sample(), sample()])
+    assert losses['loss_tmaa'].item() == 0.0
+    assert all(torch.isfinite(v) for v in losses.values()) and losses['loss_cls'] > 0
+    model.eval()
+    with torch.no_grad():
+        (result, ) = model.predict(torch.rand(1, 3, 64, 64), [sample()])
+    assert result.pred_sem_seg.sem_seg.shape == (1, 64, 64)
+    assert result.pred_panoptic_seg.sem_seg.shape == (1, 64, 64)
+
+
+def test_sum_fusion_neck_in_pmtseg_keeps_tmaa_and_both_backbones():
+    """Table IV "+TMAA" without TMSF: two backbones, summed levels, L_TMAA on their features."""
+    model = build(neck=SUM_NECK, head=PLAIN_HEAD)
+    assert count(model.neck) < count(build(head=PLAIN_HEAD).neck)
+    losses = model.loss(torch.rand(2, 4, 64, 64), [sample(), sample()])
+    assert set(losses) == {'loss_tmaa'} | HEAD_KEYS and losses['loss_tmaa'] > 0
+    sum(losses.values()).backward()
+    optical, aux = model.backbone.backbones
+    assert optical.conv1.weight.grad.abs().sum() > 0 and aux.conv1.weight.grad.abs().sum() > 0
+
+
+def test_plain_head_gives_all_three_outputs_from_one_pass():
+    """Table IV rows w/o PSH: one panoptic-trained pass, post-processed into every task."""
+    model = build(neck=SUM_NECK, head=PLAIN_HEAD).eval()
+    calls = []
+    model.panoptic_head.register_forward_hook(lambda m, args, out: calls.append(args[2]))
+    with torch.no_grad():
+        (result, ) = model.predict(torch.rand(1, 4, 64, 64), [sample()])
+    assert calls == ['semantic']  # one pass (its prompt argument is ignored)
+    assert {'pred_sem_seg', 'pred_instances', 'pred_panoptic_seg'} <= set(result.keys())
+    assert (result.pred_instances.labels < 3).all()

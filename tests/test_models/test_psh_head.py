@@ -10,7 +10,8 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData, PixelData
 from mmseg.utils import tokenize
 
-from pmtseg_mm.models.dense_heads.psh_head import (PSHHead, build_task_targets,
+from pmtseg_mm.models.dense_heads.psh_head import (PSHHead, batch_contrastive_loss,
+                                                   build_task_targets,
                                                    task_label_contrastive_loss)
 from pmtseg_mm.models.layers.text_encoder import TaskTextEncoder
 
@@ -188,6 +189,30 @@ def test_contrastive_loss_equals_hand_computation():
         task_label_contrastive_loss(q_task, q_label[:2], tau)
 
 
+def test_batch_contrastive_loss_equals_hand_computation():
+    """OneFormer-style L_CON: image a's flattened query set against image b's text set."""
+    q_task = torch.tensor([[[1.0], [0.0]], [[0.0], [3.0]]])  # flattened: (1, 0), (0, 1)·3
+    q_label = torch.tensor([[[1.0], [1.0]], [[0.0], [2.0]]])  # (1, 1)/√2, (0, 1)·2
+    tau = 0.5
+    r = 1 / math.sqrt(2)
+    sim = [[r, 0.0], [r, 1.0]]  # sim[a][b] = cos(Q_task(a), Q_label(b))
+
+    def ce(logits, target):
+        return -math.log(math.exp(logits[target]) / sum(math.exp(z) for z in logits))
+
+    logits = [[s / tau for s in row] for row in sim]
+    t2l = (ce(logits[0], 0) + ce(logits[1], 1)) / 2  # rows: an image's queries vs all texts
+    l2t = (ce([logits[0][0], logits[1][0]], 0) + ce([logits[0][1], logits[1][1]], 1)) / 2
+    assert l2t == pytest.approx((math.log(2) + ce([0.0, 2.0], 1)) / 2)
+    assert batch_contrastive_loss(q_task, q_label, tau).item() == pytest.approx(t2l + l2t, abs=1e-6)
+    # one image: no negatives, nothing to contrast
+    assert batch_contrastive_loss(q_task[:1], q_label[:1], tau).item() == pytest.approx(0.0)
+    # the per-image form of eq. 12-14 differs on the same inputs
+    assert task_label_contrastive_loss(q_task, q_label, tau).item() != pytest.approx(t2l + l2t)
+    with pytest.raises(ValueError, match=r'\(B, N, C\)'):
+        batch_contrastive_loss(q_task[0], q_label[0], tau)
+
+
 # ----------------------------------------------------------------------------- targets
 @pytest.mark.parametrize('tensor_masks', [False, True])
 def test_task_targets_from_panoptic_gt(tensor_masks):
@@ -280,6 +305,7 @@ MAIN_KEYS = {'loss_cls', 'loss_mask', 'loss_dice'}
     (dict(prompt_mode='nt'), False),
     (dict(prompt_mode='lv', class_names=None), False),
     (dict(prompt_mode='none', class_names=None), False),
+    (dict(contrastive_level='batch'), True),
 ])
 def test_loss_keys_follow_switches(kwargs, has_con):
     head = build_head(**kwargs)
@@ -292,6 +318,7 @@ def test_loss_keys_follow_switches(kwargs, has_con):
     assert hasattr(head, 'task_embed') == (mode == 'lv')
     assert hasattr(head, 'query_feat') == (mode == 'none')
     assert hasattr(head, 'label_encoder') == has_con
+    assert hasattr(head, 'task_mlp') == (mode == 'psh')  # 'nt': the text embedding is I_task
     sum(losses.values()).backward()
     if mode in ('psh', 'nt'):
         assert head.text_encoder.token_embedding.weight.grad.abs().sum() > 0
@@ -315,9 +342,55 @@ def test_contrastive_pairs_matched_queries_with_their_label_texts():
     assert losses['loss_con'] > 0
 
 
+def test_psh_without_contrast_differs_from_nt_by_the_task_mlp():
+    """Table X "w/o L_CON" vs Table XI "NT": the label texts only feed L_CON, so the two
+    differ by PSH's 2-layer task MLP (sec. III-D-1) - and so do their task embeddings."""
+    psh, nt = build_head(use_contrastive=False), build_head(prompt_mode='nt')
+    mlp = sum(p.numel() for p in psh.task_mlp.parameters())
+    assert mlp == 2 * (C * C + C)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(psh) - count(nt) == mlp
+    nt.load_state_dict({k: v for k, v in psh.state_dict().items() if 'task_mlp' not in k})
+    with torch.no_grad():
+        i_psh = psh.task_embeddings(['semantic'], torch.device('cpu'))
+        i_nt = nt.task_embeddings(['semantic'], torch.device('cpu'))
+        assert torch.allclose(i_nt, nt.text_encoder(['The task is semantic.']), atol=1e-6)
+        assert torch.allclose(i_psh, psh.task_mlp(i_nt), atol=1e-6)
+    assert (i_psh - i_nt).abs().max() > 1e-3
+
+
+def test_plain_head_trains_on_panoptic_targets():
+    """'none' (w/o PSH): one query set for all tasks, so training uses one task's targets."""
+    head = build_head(prompt_mode='none', class_names=None)
+    assert head.sample_tasks(5) == ['panoptic'] * 5
+    assert build_head(prompt_mode='none', task_probs=dict(semantic=1.0)).sample_tasks(2) == \
+        ['semantic'] * 2
+    with pytest.raises(ValueError, match='exactly one task'):
+        build_head(prompt_mode='none', task_probs=dict(semantic=0.5, panoptic=0.5))
+
+
+def test_batch_level_contrast_uses_task_specific_padding_texts():
+    head = build_head(contrastive_level='batch', task_probs=dict(instance=1.0))
+    assert head.label_texts[6:] == [
+        'RS data with a background', 'RS data with a semantic background',
+        'RS data with a instance background', 'RS data with a panoptic background']
+    seen = []
+    head.label_encoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    losses = head.loss(neck_output(2), [panoptic_sample(), panoptic_sample()])
+    texts = head.text_encoder(head.label_texts)
+    for image in seen[0]:
+        slot_text = [int((texts - row).abs().sum(-1).argmin()) for row in image]
+        assert sorted(slot_text) == [0, 0, 1, 8, 8, 8]  # unmatched: the instance padding text
+    assert losses['loss_con'] > 0
+    # a batch of one image has no negatives
+    assert head.loss(neck_output(1), [panoptic_sample()])['loss_con'].item() == pytest.approx(0.0)
+
+
 def test_invalid_configs_raise():
     with pytest.raises(ValueError, match='prompt_mode'):
         build_head(prompt_mode='clip')
+    with pytest.raises(ValueError, match='`contrastive_level` must be one of'):
+        build_head(contrastive_level='image')
     with pytest.raises(ValueError, match='use_contrastive=True'):
         build_head(prompt_mode='nt', use_contrastive=True)
     with pytest.raises(ValueError, match='class_names'):

@@ -274,13 +274,23 @@ def test_bad_constructor_args(kwargs, key):
         TMAALoss(**kwargs)
 
 
+def test_one_modality_switches_the_loss_off():
+    """Table VIII single-modality rows / early fusion: no modality pair, L_TMAA = 0."""
+    x = torch.randn(2, 3, 4, 4, requires_grad=True)
+    for feats in ([[x, x]], (x, x)):  # nested, or DualBackbone's one-group level tuple
+        value = TMAALoss(levels=(0, 1))(feats)
+        assert value.shape == () and value.dtype == torch.float32 and value.item() == 0.0
+    with pytest.raises(ValueError, match=r'`levels`=\(0, 3\) but modality 0 has 2 levels'):
+        TMAALoss(levels=(0, 3))((x, x))
+
+
 def test_bad_forward_inputs():
     x = torch.randn(1, 2, 4, 4)
     loss = TMAALoss(levels=(0, 1))
-    with pytest.raises(ValueError, match='at least 2 modalities'):
-        loss([[x, x]])
-    with pytest.raises(ValueError, match='at least 2 modalities'):
+    with pytest.raises(ValueError, match='TMAALoss: expected the backbone levels'):
         loss(x)
+    with pytest.raises(ValueError, match='TMAALoss: mixed tensors and level sequences'):
+        loss([x, [x, x]])
     with pytest.raises(ValueError, match=r'`levels`=\(0, 1\) but modality 1 has 1 levels'):
         loss([[x, x], [x]])
     with pytest.raises(ValueError, match=r'same B'):

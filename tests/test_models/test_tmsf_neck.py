@@ -149,7 +149,7 @@ def test_init_weights():
     (dict(scales=(4, 64)), '`scales` must be distinct strides from (4, 8, 16, 32)'),
     (dict(scales=()), '`scales` must be distinct strides'),
     (dict(num_layers=0), '`num_layers` must be >= 1, got 0'),
-    (dict(num_modalities=1, in_channels=IN_CHANNELS[:1]), '`num_modalities` must be >= 2'),
+    (dict(num_modalities=0, in_channels=[]), '`num_modalities` must be >= 1'),
     (dict(max_kv_tokens=0), '`max_kv_tokens` must be >= 1'),
     (dict(num_heads=3), 'divisible by `num_heads`=3'),
     (dict(pixel_decoder=dict(PIXEL_DECODER, out_channels=64)), '`pixel_decoder.out_channels`=64'),
@@ -160,6 +160,29 @@ def test_bad_configs(kwargs, words):
     with pytest.raises(ValueError) as err:
         _neck(**kwargs)
     assert words in str(err.value)
+
+
+def test_one_modality_passes_its_pixel_decoder_output_through():
+    """Table VIII single-modality PMTSeg: no fusion modules, F_T = the pixel-decoder output."""
+    neck = _neck(num_modalities=1, in_channels=IN_CHANNELS[:1])
+    assert len(neck.fusions) == 0 and len(neck.pixel_decoders) == 1
+    feats = _feats(in_channels=IN_CHANNELS[:1])
+    with torch.no_grad():
+        mask_feature, multi_scale = neck(tuple(feats[0]))  # DualBackbone's one-group output
+        expected_mask, expected_multi = neck.pixel_decoders[0](feats[0])
+        nested = neck(feats)[0]
+    assert torch.equal(mask_feature, expected_mask) and torch.equal(nested, expected_mask)
+    assert all(torch.equal(a, b) for a, b in zip(multi_scale, expected_multi))
+    assert [tuple(f.shape) for f in multi_scale] == [(2, C, 2, 2), (2, C, 4, 4), (2, C, 8, 8)]
+    with pytest.raises(ValueError, match='features of 2 modalities, expected 1'):
+        neck(_feats())
+
+
+def test_more_layers_more_parameters():
+    """Table VII: each extra cross-attention layer adds the same parameter count."""
+    counts = [sum(p.numel() for p in _neck(num_layers=n).parameters()) for n in (1, 2, 3)]
+    assert counts[0] < counts[1] < counts[2]
+    assert counts[2] - counts[1] == counts[1] - counts[0] > 0
 
 
 def test_bad_inputs():

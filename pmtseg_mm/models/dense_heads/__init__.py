@@ -1,3 +1,4 @@
 from .psh_head import NeckOutputPassThrough, PSHHead
+from .separate_task_heads import SeparateTaskHeads
 
-__all__ = ['NeckOutputPassThrough', 'PSHHead']
+__all__ = ['NeckOutputPassThrough', 'PSHHead', 'SeparateTaskHeads']

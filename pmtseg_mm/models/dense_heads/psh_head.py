@@ -26,6 +26,7 @@ from pmtseg_mm.models.layers.text_encoder import TaskTextEncoder
 
 TASKS = ('semantic', 'instance', 'panoptic')
 PROMPT_MODES = ('psh', 'lv', 'nt', 'none')
+CONTRASTIVE_LEVELS = ('query', 'batch')
 
 
 def build_task_targets(task: str, gt_labels: Tensor, gt_masks: Union[BitmapMasks, Tensor],
@@ -110,6 +111,29 @@ def task_label_contrastive_loss(q_task: Tensor, q_label: Tensor, tau: float) -> 
     label_to_task = F.cross_entropy(
         logits.transpose(-1, -2).reshape(-1, num_queries), target.reshape(-1))
     return task_to_label + label_to_task
+
+
+def batch_contrastive_loss(q_task: Tensor, q_label: Tensor, tau: float) -> Tensor:
+    """Batch-level L_CON (OneFormer's query-text contrastive loss), in the form of eq. 12-14.
+
+    Each image's query set is one vector (its N query embeddings flattened, then
+    L2-normalised); image b's Q_task is the positive of image b's Q_label and the other
+    images' label sets are negatives. Returns L_{task→label} + L_{label→task} (eq. 14), each
+    averaged over the images; 0 for a batch of one image.
+
+    Args:
+        q_task (Tensor): (B, N, C).
+        q_label (Tensor): Same shape as ``q_task``.
+        tau (float): Temperature τ.
+    """
+    if q_task.shape != q_label.shape or q_task.dim() != 3:
+        raise ValueError(f'Q_task {tuple(q_task.shape)} and Q_label {tuple(q_label.shape)} '
+                         'must both be (B, N, C).')
+    q_task = F.normalize(q_task.flatten(1), dim=-1)
+    q_label = F.normalize(q_label.flatten(1), dim=-1)
+    logits = q_task @ q_label.t() / tau  # logits[a, b] = Q_task(a) ⊙ Q_label(b) / τ
+    target = torch.arange(logits.shape[0], device=logits.device)
+    return F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)
 
 
 @MODELS.register_module()
@@ -235,14 +259,28 @@ class PSHHead(Mask2FormerHead):
             of them), for the label texts; required when L_CON is used.
         prompt_mode (str): Task encoding (Table XI):
             'psh' - text prompt "The task is {task}." → text encoder → 2-layer MLP →
-            I_task, plus label-level texts and L_CON (the full PSH); 'nt' - the same text task
-            prompt, without label-level texts / L_CON; 'lv' - a learnable vector per task as
-            I_task, without text; 'none' - plain Mask2Former learned queries (no task
-            conditioning, the "w/o PSH" baseline).
+            I_task (sec. III-D-1), plus label-level texts and L_CON (the full PSH); 'nt' -
+            natural-language task encoding: the text encoder's sentence embedding of the same
+            prompt is I_task itself (no task MLP), without label-level texts / L_CON; 'lv' - a
+            learnable vector per task as I_task, without text; 'none' - plain Mask2Former
+            learned queries (no task conditioning, the "w/o PSH" baseline, trained on one
+            task's targets, panoptic by default, and post-processed into all three outputs).
+            The label-level texts reach the model only through L_CON (eq. 12-14), so 'psh'
+            with ``use_contrastive=False`` (Table X, w/o L_CON) differs from 'nt' (Table XI)
+            by the 2-layer task MLP only.
         use_contrastive (bool, optional): Add L_CON (Table X). Only possible with 'psh';
             None means True for 'psh' and False otherwise.
-        task_probs (dict): Sampling probability of each task during training (eq. 11);
-            normalised; missing tasks are never sampled.
+        contrastive_level (str): Form of L_CON. 'query' (paper, eq. 12-14): within each
+            image, query slot i of Q_task against slot i of Q_label, the image's other slots
+            as negatives. 'batch' (OneFormer's query-text contrast): each image's whole query
+            set Q_task (flattened) against the text set Q_label of every image in the batch,
+            the other images as negatives; unmatched slots carry a task-specific padding text
+            ("RS data with a {task} background"), so the text set also encodes the task. A
+            batch of one image gives 0. Defaults to 'query'.
+        task_probs (dict, optional): Sampling probability of each task during training (eq.
+            11); normalised; missing tasks are never sampled. None: 0.3 semantic / 0.3
+            instance / 0.4 panoptic, or panoptic only for ``prompt_mode='none'`` (a head
+            without task conditioning must train on a single task's targets).
         task_prompt (str): Task prompt template with one ``{}`` for the task name.
         label_prompt (str): Label text template with one ``{}`` for the category name.
         pad_label (str): Category word of the label text of query slots without a matched
@@ -271,7 +309,8 @@ class PSHHead(Mask2FormerHead):
                  class_names: Optional[Sequence[str]] = None,
                  prompt_mode: str = 'psh',
                  use_contrastive: Optional[bool] = None,
-                 task_probs: Dict[str, float] = dict(semantic=0.3, instance=0.3, panoptic=0.4),
+                 contrastive_level: str = 'query',
+                 task_probs: Optional[Dict[str, float]] = None,
                  task_prompt: str = 'The task is {}.',
                  label_prompt: str = 'RS data with a {}',
                  pad_label: str = 'background',
@@ -304,9 +343,20 @@ class PSHHead(Mask2FormerHead):
         if use_contrastive and prompt_mode != 'psh':
             raise ValueError("PSHHead: `use_contrastive=True` needs `prompt_mode='psh'` "
                              f'(label-level texts), got {prompt_mode!r}.')
+        if contrastive_level not in CONTRASTIVE_LEVELS:
+            raise ValueError(f'PSHHead: `contrastive_level` must be one of {CONTRASTIVE_LEVELS}, '
+                             f'got {contrastive_level!r}.')
         self.prompt_mode = prompt_mode
         self.use_contrastive = use_contrastive
+        self.contrastive_level = contrastive_level
+        if task_probs is None:
+            task_probs = (dict(panoptic=1.0) if prompt_mode == 'none' else
+                          dict(semantic=0.3, instance=0.3, panoptic=0.4))
         self.task_probs = self._check_task_probs(task_probs)
+        if prompt_mode == 'none' and int((self.task_probs > 0).sum()) != 1:
+            raise ValueError("PSHHead: `prompt_mode='none'` (no task conditioning) trains on one "
+                             'task\'s targets: `task_probs` must give a probability to exactly '
+                             f'one task, got {task_probs}.')
         for key, template in (('task_prompt', task_prompt), ('label_prompt', label_prompt)):
             if template.count('{}') != 1:
                 raise ValueError(f'PSHHead: `{key}` must contain exactly one "{{}}", '
@@ -327,6 +377,7 @@ class PSHHead(Mask2FormerHead):
             self.text_encoder: TaskTextEncoder = MODELS.build(text_encoder_)
             # tokenise (and cache) the fixed prompts now: too long prompts fail at build time
             self.text_encoder.tokenize(self.task_prompts)
+        if prompt_mode == 'psh':
             # 2-layer MLP: task prompt embedding → I_task
             self.task_mlp = nn.Sequential(
                 nn.Linear(feat_channels, feat_channels), nn.ReLU(inplace=True),
@@ -339,7 +390,10 @@ class PSHHead(Mask2FormerHead):
                 raise ValueError(
                     f'PSHHead: `class_names` must list the {num_classes} category names '
                     f'(things first) for the label texts, got {class_names!r}.')
+            # class texts, the padding text, then (batch-level L_CON) one padding text per task
             self.label_texts = [label_prompt.format(n) for n in [*class_names, pad_label]]
+            if contrastive_level == 'batch':
+                self.label_texts += [label_prompt.format(f'{t} {pad_label}') for t in TASKS]
             self.text_encoder.tokenize(self.label_texts)
             layer = nn.TransformerEncoderLayer(
                 feat_channels,
@@ -375,6 +429,8 @@ class PSHHead(Mask2FormerHead):
         """I_task of each sample, (B, feat_channels)."""
         if self.prompt_mode == 'lv':
             table = self.task_embed.weight
+        elif self.prompt_mode == 'nt':
+            table = self.text_encoder(self.task_prompts)
         else:
             table = self.task_mlp(self.text_encoder(self.task_prompts))
         return table[torch.tensor([TASKS.index(t) for t in tasks], device=device)]
@@ -465,14 +521,15 @@ class PSHHead(Mask2FormerHead):
         return targets
 
     def contrastive_loss(self, q_task: Tensor, cls_pred: Tensor, mask_pred: Tensor,
-                         batch_gt_instances: List[InstanceData],
-                         batch_img_metas: List[dict]) -> Tensor:
-        """β·L_CON (eq. 12-14).
+                         batch_gt_instances: List[InstanceData], batch_img_metas: List[dict],
+                         tasks: Sequence[str]) -> Tensor:
+        """β·L_CON (eq. 12-14, or its batch-level form, see ``contrastive_level``).
 
         Query slot i is paired with the label text of the ground-truth segment that the
         Hungarian matching of the last decoder layer assigns to it ("RS data with a
-        {category}"); unmatched slots are paired with "RS data with a {pad_label}". The label
-        text embeddings of the N slots pass through the label encoder to give Q_label.
+        {category}"); unmatched slots are paired with "RS data with a {pad_label}" (batch
+        level: "RS data with a {task} {pad_label}", the image's sampled task). The label text
+        embeddings of the N slots pass through the label encoder to give Q_label.
         """
         with torch.no_grad():
             slot_labels = torch.stack([
@@ -481,10 +538,15 @@ class PSHHead(Mask2FormerHead):
                                                batch_img_metas)
             ])
         # unmatched slots carry label num_classes = index of the padding text
+        if self.contrastive_level == 'batch':  # task-specific padding texts follow it
+            task_pads = slot_labels.new_tensor([TASKS.index(t) + 1 for t in tasks])[:, None]
+            slot_labels = torch.where(slot_labels == self.num_classes,
+                                      slot_labels + task_pads, slot_labels)
         label_embeds = self.text_encoder(self.label_texts)[slot_labels]
         q_label = self.label_encoder(label_embeds)
-        return self.loss_con_weight * task_label_contrastive_loss(q_task, q_label,
-                                                                  self.contrastive_tau)
+        loss = (batch_contrastive_loss if self.contrastive_level == 'batch' else
+                task_label_contrastive_loss)
+        return self.loss_con_weight * loss(q_task, q_label, self.contrastive_tau)
 
     def loss(self, x: Tuple, batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """L_PSH (eq. 15) per decoder layer and β·L_CON as ``loss_con``, one sampled task per
@@ -496,7 +558,7 @@ class PSHHead(Mask2FormerHead):
         losses = self.loss_by_feat(cls_preds, mask_preds, batch_gt_instances, batch_img_metas)
         if self.use_contrastive:
             losses['loss_con'] = self.contrastive_loss(q_task, cls_preds[-1], mask_preds[-1],
-                                                       batch_gt_instances, batch_img_metas)
+                                                       batch_gt_instances, batch_img_metas, tasks)
         return losses
 
     def predict(self, x: Tuple, batch_data_samples: SampleList,

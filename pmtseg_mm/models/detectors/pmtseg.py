@@ -24,6 +24,11 @@ class PMTSeg(MaskFormer):
     decodes them with a task prompt; ``panoptic_fusion_head`` (MultiTaskFusionHead)
     post-processes each task.
 
+    Ablation parts (sec. IV-E) plug into the same slots: ``SumFusionNeck`` (w/o TMSF, Table IV),
+    ``SeparateTaskHeads`` (Table V), ``PSHHead(prompt_mode='none')`` (w/o PSH: one pass,
+    post-processed into all tasks), and ``DualBackbone`` with one channel group (one modality,
+    Table VIII, or early fusion), for which TMAALoss gives 0 and the necks pass it through.
+
     Args:
         tmaa_loss (dict, optional): TMAALoss config (α is its ``loss_weight``). None disables
             L_TMAA (Table IV ablations).

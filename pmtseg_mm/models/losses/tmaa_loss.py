@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils import pooled_grid
+from ..utils import BackboneOutput, per_modality, pooled_grid
 
 _MODES = ('js', 'kl', 'ed')
 
@@ -32,7 +32,8 @@ class TMAALoss(nn.Module):
 
     The result is averaged over rows and batch, then over levels, then over all modality pairs
     (i < j), and multiplied by ``loss_weight``. Affinities are computed in float32; nothing is
-    detached, so gradients reach every modality's features.
+    detached, so gradients reach every modality's features. With one modality (Table VIII
+    single-modality rows, or early fusion) there is no pair to align and the loss is 0.
 
     Args:
         mode (str): ``'js'`` (paper), ``'kl'`` or ``'ed'``. Defaults to ``'js'``.
@@ -102,24 +103,26 @@ class TMAALoss(nn.Module):
         return 0.5 * ((log_p.exp() * (log_p - log_m)).sum(-1) +
                       (log_q.exp() * (log_q - log_m)).sum(-1))
 
-    def forward(self, modality_feats: Sequence[Sequence[Tensor]]) -> Tensor:
+    def forward(self, modality_feats: BackboneOutput) -> Tensor:
         """Compute ``loss_weight · L_TMAA``.
 
         Args:
             modality_feats: ``modality_feats[m][level]`` is a (B, C_m, H, W) map; channels may
                 differ across modalities. If a level's spatial sizes differ across modalities,
                 every map of that level is average-pooled to the smallest height and width.
+                A single modality's level tuple (what ``DualBackbone`` returns for one channel
+                group) gives a zero loss.
 
         Returns:
             Tensor: scalar loss.
         """
-        if isinstance(modality_feats, Tensor) or len(modality_feats) < 2:
-            raise ValueError('TMAALoss: `modality_feats` must hold the features of at least 2 '
-                             'modalities')
+        modality_feats = per_modality(modality_feats, 'TMAALoss')
         for m, feats in enumerate(modality_feats):
-            if isinstance(feats, Tensor) or len(feats) <= max(self.levels):
+            if len(feats) <= max(self.levels):
                 raise ValueError(f'TMAALoss: `levels`={self.levels} but modality {m} has '
-                                 f'{1 if isinstance(feats, Tensor) else len(feats)} levels')
+                                 f'{len(feats)} levels')
+        if len(modality_feats) == 1:
+            return modality_feats[0][self.levels[0]].new_zeros((), dtype=torch.float32)
         pair_losses = {pair: [] for pair in combinations(range(len(modality_feats)), 2)}
         for level in self.levels:
             maps = [feats[level] for feats in modality_feats]

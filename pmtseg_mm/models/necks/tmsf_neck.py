@@ -1,5 +1,4 @@
 """Task-common multiscale semantic fusion (TMSF, paper sec. III-C, eq. 7-10, Fig. 3)."""
-import copy
 from typing import List, Sequence, Tuple
 
 import torch
@@ -8,13 +7,10 @@ from mmcv.cnn.bricks.transformer import FFN
 from mmdet.models.layers import SinePositionalEncoding
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
-from mmengine.config import ConfigDict
 from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
 
-from ..utils import pooled_grid
-
-SCALES = (4, 8, 16, 32)
+from ..utils import SCALES, BackboneOutput, build_pixel_decoder, per_modality, pooled_grid
 
 
 def _mlp(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -120,7 +116,8 @@ class TMSFNeck(BaseModule):
     """TMSF: one MSDeformAttn pixel decoder per modality, then a :class:`ScaleFusion` per scale.
 
     Each modality's pixel decoder gives 4 scales (its 1/4 mask feature and its 1/8, 1/16, 1/32
-    outputs); the modalities are fused scale by scale (eq. 7-10).
+    outputs); the modalities are fused scale by scale (eq. 7-10). With one modality (Table VIII
+    single-modality rows) there is nothing to fuse: its pixel-decoder output passes through.
 
     Args:
         in_channels (Sequence[Sequence[int]]): Backbone channels of the 4 levels (strides 4, 8,
@@ -129,11 +126,13 @@ class TMSFNeck(BaseModule):
             with that modality's ``in_channels``; ``strides``, ``feat_channels``,
             ``out_channels`` and ``num_outs`` are set to (4, 8, 16, 32), ``out_channels``,
             ``out_channels`` and 3 (a config giving other values is an error).
-        num_modalities (int): Number of modalities M ≥ 2. Defaults to 2.
+        num_modalities (int): Number of modalities M ≥ 1 (1: no fusion, see above).
+            Defaults to 2.
         out_channels (int): Channels of every output; even and divisible by ``num_heads``.
             Defaults to 256.
         scales (Sequence[int]): Strides fused with cross-attention (Table IX); the other scales
-            are fused by the joint MLP only (F_T = F_J). Defaults to (4, 8, 16, 32).
+            are fused by the joint MLP only (F_T = F_J); unused with one modality.
+            Defaults to (4, 8, 16, 32).
         num_layers (int): Cross-attention layers per modality and scale (Table VII).
             Defaults to 1.
         num_heads (int): Attention heads. Defaults to 8.
@@ -161,8 +160,8 @@ class TMSFNeck(BaseModule):
                  dropout: float = 0.0,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if num_modalities < 2:
-            raise ValueError(f'TMSFNeck: `num_modalities` must be >= 2, got {num_modalities}')
+        if num_modalities < 1:
+            raise ValueError(f'TMSFNeck: `num_modalities` must be >= 1, got {num_modalities}')
         if len(in_channels) != num_modalities:
             raise ValueError(f'TMSFNeck: `in_channels` lists {len(in_channels)} modalities but '
                              f'`num_modalities`={num_modalities}')
@@ -183,21 +182,13 @@ class TMSFNeck(BaseModule):
         self.num_modalities = num_modalities
         self.in_channels = [list(c) for c in in_channels]
         self.scales = tuple(scales)
-        required = dict(strides=list(SCALES), feat_channels=out_channels,
-                        out_channels=out_channels, num_outs=len(SCALES) - 1)
-        decoders = []
-        for channels in self.in_channels:
-            cfg = ConfigDict(copy.deepcopy(dict(pixel_decoder)))
-            for key, value in required.items():
-                if key in cfg and (list(cfg[key]) if key == 'strides' else cfg[key]) != value:
-                    raise ValueError(f'TMSFNeck: `pixel_decoder.{key}`={cfg[key]} must be {value} '
-                                     f'(`out_channels`={out_channels})')
-            cfg.update(required, in_channels=channels)
-            decoders.append(MODELS.build(cfg))
+        decoders = [build_pixel_decoder(pixel_decoder, channels, out_channels, 'TMSFNeck')
+                    for channels in self.in_channels]
         self.pixel_decoders = ModuleList(decoders)
         self.fusions = ModuleList(
             ScaleFusion(out_channels, num_modalities, s in self.scales, num_layers, num_heads,
-                        ffn_channels, max_kv_tokens, dropout) for s in SCALES)
+                        ffn_channels, max_kv_tokens, dropout)
+            for s in (SCALES if num_modalities > 1 else ()))
 
     def init_weights(self) -> None:
         """Pixel decoders initialise themselves; xavier for the fusion weights (linear, 1x1 conv,
@@ -208,8 +199,13 @@ class TMSFNeck(BaseModule):
             if param.dim() > 1:
                 nn.init.xavier_uniform_(param)
 
-    def forward(self, modality_feats: Sequence[Sequence[Tensor]]) -> Tuple[Tensor, List[Tensor]]:
-        """Per-modality backbone levels (strides 4..32) -> (F_T^1/4, [F_T^1/32, ^1/16, ^1/8])."""
+    def forward(self, modality_feats: BackboneOutput) -> Tuple[Tensor, List[Tensor]]:
+        """Per-modality backbone levels (strides 4..32) -> (F_T^1/4, [F_T^1/32, ^1/16, ^1/8]).
+
+        One modality's level tuple itself (``DualBackbone`` with one channel group) is accepted
+        as the features of one modality.
+        """
+        modality_feats = per_modality(modality_feats, 'TMSFNeck')
         if len(modality_feats) != self.num_modalities:
             raise ValueError(f'TMSFNeck: got features of {len(modality_feats)} modalities, '
                              f'expected {self.num_modalities} (`num_modalities`)')
@@ -221,5 +217,8 @@ class TMSFNeck(BaseModule):
             mask_feature, multi_scale = decoder(list(feats))  # multi_scale: 1/32, 1/16, 1/8
             for i, feat in enumerate([mask_feature] + multi_scale[::-1]):
                 per_scale[i].append(feat)
-        fused = [fusion(feats) for fusion, feats in zip(self.fusions, per_scale)]
+        if self.num_modalities == 1:  # nothing to fuse
+            fused = [feats[0] for feats in per_scale]
+        else:
+            fused = [fusion(feats) for fusion, feats in zip(self.fusions, per_scale)]
         return fused[0], fused[:0:-1]
