@@ -5,7 +5,7 @@ from mmdet.registry import DATASETS
 
 from .multimodal_coco_panoptic import MultiModalCocoPanopticDataset
 
-# The 30 categories of VALID in their raw id order 1..30.
+# The 30 categories of VALID in their raw id order 1..30 (raw id 0 is 'no-data': void).
 VALID_RAW_CLASSES = ('tree', 'plant', 'road', 'pavement', 'land', 'water', 'pool', 'ice', 'stone',
                      'pier rubble', 'bridge', 'sign', 'small vehicle', 'large vehicle', 'building',
                      'animal', 'person', 'chair', 'fence', 'garbage bin', 'low obstacle',
