@@ -281,7 +281,7 @@ def convert_tile(job: dict) -> dict:
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=' '.join(__doc__.split('\n\n')[0].split()))
     add_common_args(parser)
     parser.add_argument('--tiles-train', nargs='+', default=['04', '08'])
     parser.add_argument('--tiles-val', nargs='+', default=['03', '07'])

@@ -405,7 +405,7 @@ def convert_image(job: dict) -> dict:
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=' '.join(__doc__.split('\n\n')[0].split()))
     add_common_args(parser)
     parser.add_argument('--image-root', default='images')
     parser.add_argument('--image-glob', default='*/*/*.png',
