@@ -41,11 +41,24 @@ if ! "$py" -c 'import mmcv.ops' 2>/dev/null && ! ls "$wheel_dir"/mmcv-2.1.0-*.wh
   MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-2}" \
     pip wheel -q --no-build-isolation --no-deps mmcv==2.1.0 -w "$wheel_dir"
 fi
-log "installing mmcv (cached wheel), the OpenMMLab stack, test requirements and pmtseg_mm"
+log "installing mmcv (cached wheel), the OpenMMLab stack, test requirements, mim and pmtseg_mm"
 pip install -q --find-links "$wheel_dir" -r requirements/runtime.txt -r requirements/mminstall.txt \
-  -r requirements/tests.txt
-# legacy editable install: mim finds tools/ and configs/ through pmtseg_mm/.mim in the repo
-export SETUPTOOLS_ENABLE_FEATURES=legacy-editable
+  -r requirements/tests.txt -r requirements/optional.txt
+pip install -q --no-deps -r requirements/mim.txt  # openmim without openxlab (optional.txt says why)
+# PEP 660 editable install; setup.py links tools/ and configs/ into pmtseg_mm/.mim
 pip install -q --no-deps --no-build-isolation -e .
+# `mim train|test pmtseg_mm` runs <site-packages>/pmtseg_mm/.mim/tools/*.py (openmim 0.3.9 joins the
+# distribution's location with the package name), a folder a PEP 660 editable install does not
+# create: link the package there (it is imported from there, the same files as the repository's)
+site="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+if [ -L "$site/pmtseg_mm" ] || [ ! -e "$site/pmtseg_mm" ]; then
+  ln -sfn "$root/pmtseg_mm" "$site/pmtseg_mm"
+fi
 "$py" -c 'import pmtseg_mm, mmcv.ops, mmdet, mmseg; print("pmtseg_mm", pmtseg_mm.__version__, "ready")'
+PYTHONWARNINGS=ignore "$py" - <<'PY'
+import os.path as osp
+from mim.utils import get_installed_path
+script = osp.join(get_installed_path('pmtseg_mm'), '.mim', 'tools', 'train.py')
+assert osp.isfile(script), f'mim cannot find {script}: `mim train pmtseg_mm` would fail'
+PY
 echo "$req_hash" > "$stamp"
