@@ -101,6 +101,13 @@ def test_composites_and_bands(release, tmp_path, capsys):
     np.testing.assert_array_equal(cv2.imread(str(comp / 'nir/train/TLS_04_r00_c01.png'),
                                              cv2.IMREAD_UNCHANGED), nirrg[:64, 64:, 0])
     assert 'p1' not in _json(comp / 'modality_stats.json')['nir']
+    assert 'TLS_BDSD_NIRRG_04.tif channel 1 ~ RGB R (1.000), channel 2 ~ RGB G (1.000): NIR, R, G' \
+        ' order' in capsys.readouterr().out
+    nirrg_path = release / 'img_multispec_05/TLS_BDSD_NIRRG/TLS_BDSD_NIRRG_03.tif'
+    tifffile.imwrite(nirrg_path, tifffile.imread(nirrg_path)[..., [1, 2, 0]])  # R, G, NIR
+    _run(release, tmp_path / 'rgn', '--source', 'composites')
+    assert re.search(r'warning: tile 03: TLS_BDSD_NIRRG_03\.tif channel 1 ~ RGB G .* expected '
+                     r'channels 1, 2 = R, G', capsys.readouterr().err)
 
     capsys.readouterr()
     swapped = tmp_path / 'swapped'

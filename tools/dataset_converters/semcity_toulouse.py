@@ -13,7 +13,8 @@ panoptic = semantic labels + building instances. Assumptions about the raw relea
 * ``--source composites``: the official 8-bit composites
   ``img_multispec_05/TLS_BDSD_RGB[_noGeo]/TLS_BDSD_RGB[_noGeo]_XX.tif`` (R, G, B) for optical
   and channel 0 of ``TLS_BDSD_NIRRG[_noGeo]_XX.tif`` (NIR, R, G) for NIR, as the public panoptic
-  loaders of these tiles feed them; no stretch.
+  loaders of these tiles feed them; no stretch. A NIRRG whose channels 1, 2 do not best match
+  R, G of the RGB composite is warned about.
 * Semantic labels: ``semantic_05/TLS_indMap[_noGeo]/TLS_indMap[_noGeo]_XX[_<annotator>].tif``
   (index 0-7) or ``semantic_05/TLS_GT/TLS_GT_XX[_<annotator>].tif`` (RGB colours; released
   without the suffix); classes and colours in
@@ -228,6 +229,18 @@ def _patch_segments(labels: np.ndarray, inst: np.ndarray, cat_ids: Dict[int, int
     return segments
 
 
+def check_nirrg(tile: str, path: str, nirrg: np.ndarray, rgb: np.ndarray) -> List[str]:
+    """NIRRG is taken as (NIR, R, G): its channels 1 and 2 should match R and G of the RGB
+    composite best; returns the report line (``warning:`` when they do not)."""
+    matches = best_matching_bands(rgb[..., :3], nirrg[..., 1:3])
+    found = ', '.join(f'channel {i + 1} ~ RGB {"RGB"[band]} ({rho:.3f})'
+                      for i, (band, rho) in enumerate(matches))
+    if [band for band, _ in matches] != [0, 1]:
+        return [f'warning: tile {tile}: {osp.basename(path)} {found}; expected channels 1, 2 '
+                '= R, G (NIR, R, G order): the NIR taken from channel 0 may be wrong']
+    return [f'tile {tile}: {osp.basename(path)} {found}: NIR, R, G order']
+
+
 def convert_tile(job: dict) -> dict:
     """Cut one tile into patches; write images and panoptic PNGs; return records (+ stats)."""
     files, out, split, tile = job['files'], job['out'], job['split'], job['tile']
@@ -254,6 +267,8 @@ def convert_tile(job: dict) -> dict:
             raise ConversionError(f'{files["nirrg"]} is {nirrg.shape[0]}x{nirrg.shape[1]} but '
                                   f'{files["rgb"]} is {rgb.shape[0]}x{rgb.shape[1]} (HxW)')
         optical, nir = rgb[..., :3], nirrg[..., :1]
+        if job['band_check']:
+            report = check_nirrg(tile, files['nirrg'], nirrg, rgb)
     h, w = optical.shape[:2]
     labels = _read_labels(files['label'], job['label_format'], (h, w))
     inst = _read_instances(files['instances'], (h, w))
