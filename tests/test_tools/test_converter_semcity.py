@@ -123,6 +123,11 @@ def test_composites_and_bands(release, tmp_path, capsys):
     capsys.readouterr()
     _run(release, tmp_path / 'quiet', '--bands', '3', '2', '1', '7', '--no-band-check')
     assert 'warning' not in capsys.readouterr().err
+    rgb_path = release / 'img_multispec_05/TLS_BDSD_RGB_noGeo/TLS_BDSD_RGB_noGeo_03.tif'
+    tifffile.imwrite(rgb_path, tifffile.imread(rgb_path)[:100])
+    _run(release, tmp_path / 'cropped')
+    assert re.search(r'warning: tile 03: .*TLS_BDSD_RGB_noGeo_03\.tif is 100x128 but TLS_BDSD_M '
+                     r'is 128x128 \(HxW\); band check against it skipped', capsys.readouterr().err)
 
 
 def test_source_and_band_errors(release, tmp_path, capsys):

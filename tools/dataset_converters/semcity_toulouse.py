@@ -127,10 +127,8 @@ def _rank_sample(array: np.ndarray) -> np.ndarray:
 
 def best_matching_bands(bands: np.ndarray, composite: np.ndarray) -> List[Tuple[int, float]]:
     """For each composite channel, the band with the highest Spearman rank correlation, and
-    that correlation (a monotonic stretch of a band keeps it near 1)."""
-    if bands.shape[:2] != composite.shape[:2]:
-        raise ConversionError(f'composite is {composite.shape[0]}x{composite.shape[1]} but the '
-                              f'bands are {bands.shape[0]}x{bands.shape[1]} (HxW)')
+    that correlation (a monotonic stretch of a band keeps it near 1); both (H, W, C) of one
+    size."""
     rb, rc = _rank_sample(bands), _rank_sample(composite)
     rb = (rb - rb.mean(0)) / np.maximum(rb.std(0), 1e-12)
     rc = (rc - rc.mean(0)) / np.maximum(rc.std(0), 1e-12)
@@ -149,6 +147,11 @@ def check_bands(tile: str, image: np.ndarray, src: str, bands: Sequence[int]) ->
         if path is None:
             continue
         composite = read_image(path)[..., list(channels)]
+        if composite.shape[:2] != image.shape[:2]:
+            lines.append(f'warning: tile {tile}: {path} is {composite.shape[0]}x'
+                         f'{composite.shape[1]} but TLS_BDSD_M is {image.shape[0]}x'
+                         f'{image.shape[1]} (HxW); band check against it skipped')
+            continue
         for name, want, (band, rho) in zip(names, chosen,
                                            best_matching_bands(image, composite)):
             text = (f'tile {tile}: {osp.basename(path)} {name} matches band {band} '
