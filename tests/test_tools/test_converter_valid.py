@@ -218,3 +218,17 @@ def test_split_files(release, tmp_path):
     (tmp_path / 'z.csv').write_text('path\nimages/City/100m/0003.png\n')
     fails(r'a single CSV needs a header with a "split" column', str(tmp_path / 'z.csv'))
     fails(r"expected SPLIT=FILE", f'train={tmp_path}/train.json', 'val.txt')
+
+
+def test_inspect_depth_writes_nothing(release, tmp_path, capsys):
+    out = tmp_path / 'out'
+    assert _run(release, out, '--inspect-depth', '2') == dict(inspected=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f'Airport/20m/0001.png: {release}/depth/Airport/20m/0001.png: stored min 20000, median '
+        '20000, max 20000 (gray) -> depth min 20, median 20, max 20 m',
+        f'Airport/50m/0002.png: {release}/depth/Airport/50m/0002.png: stored min 40000, median '
+        '40000, max 40000 (gray) -> depth min 40, median 40, max 40 m']
+    assert not out.exists()
+    _run(release, out, '--inspect-depth', '1', '--depth-scale', '1')
+    assert 'is outside the plausible range 1-1000 m' in capsys.readouterr().out

@@ -21,7 +21,8 @@ Raw layout (every part is an option; docs/dataset_prepare.md says what is verifi
   (``--baseline`` metres, ``--focal-length`` pixels or ``--hfov`` degrees). The file type and
   unit of the release's "binocular depth maps" are not established: the converter stops when a
   map's median depth leaves ``--depth-range`` (default 1-1000 m; the views are taken 20-100 m
-  above ground). Written as float32 TIFF in metres.
+  above ground). Written as float32 TIFF in metres. ``--inspect-depth N`` prints what the
+  options make of the first N maps and writes nothing.
 * Thing/stuff split: not published; ``--stuff-classes`` (default
   :data:`pmtseg_mm.datasets.valid.VALID_DEFAULT_STUFF`, 13 classes, rationale there). A
   non-default split needs ``metainfo=valid_metainfo(...)`` in the dataset config.
@@ -404,6 +405,30 @@ def convert_image(job: dict) -> dict:
     return dict(record=record, stats=stats)
 
 
+def inspect_depth(args: argparse.Namespace, paths: Sequence[str], image_root: str) -> dict:
+    """Print the stored range of the first depth maps and what the options make of it, so the
+    encoding can be checked against the altitude folders before a conversion; writes nothing."""
+    job = dict(depth_encoding=args.depth_encoding, depth_scale=args.depth_scale,
+               baseline=args.baseline, focal_length=args.focal_length, hfov=args.hfov,
+               depth_range=tuple(args.depth_range))
+    for path in paths:
+        rel = osp.relpath(path, image_root)
+        stem = osp.splitext(osp.basename(path))[0]
+        depth_path = args.depth_template.format(src=args.src, img_dir=osp.dirname(path),
+                                                rel_dir=osp.dirname(rel), stem=stem)
+        try:
+            value = read_depth(depth_path, args.depth_format, 1.0)
+            line = (f'{depth_path}: stored min {value.min():.6g}, median {np.median(value):.6g}, '
+                    f'max {value.max():.6g} ({args.depth_format})')
+            depth = to_metres(value * args.depth_scale, depth_path, job)
+            line += (f' -> depth min {depth.min():.4g}, median {np.median(depth):.4g}, max '
+                     f'{depth.max():.4g} m')
+        except ConversionError as err:
+            line = f'{err}'
+        print(f'{rel}: {line}')
+    return dict(inspected=len(paths))
+
+
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=' '.join(__doc__.split('\n\n')[0].split()))
     add_common_args(parser)
@@ -435,6 +460,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         metavar=('MIN', 'MAX'),
                         help='plausible median depth of one map in metres; outside it the '
                         'conversion stops')
+    parser.add_argument('--inspect-depth', type=int, default=0, metavar='N',
+                        help='print the stored range of the first N depth maps and the depth '
+                        'the options give, then stop without writing anything')
     parser.add_argument('--depth-interp', choices=sorted(INTERP), default='nearest')
     parser.add_argument('--size', type=int, default=512, help='output side (0 = keep)')
     parser.add_argument('--stuff-classes', nargs='+', default=list(VALID_DEFAULT_STUFF))
@@ -450,6 +478,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     unknown = sorted(set(args.stuff_classes) - set(VALID_RAW_CLASSES))
     if unknown:
         parser.error(f'--stuff-classes {unknown} are not VALID categories: {VALID_RAW_CLASSES}')
+    if args.inspect_depth < 0:
+        parser.error(f'--inspect-depth must be >= 0, got {args.inspect_depth}')
     if args.size < 0 or min(args.split_sizes) < 0 or sum(args.split_sizes) == 0:
         parser.error('--size and --split-sizes must be non-negative (split sizes not all 0)')
     if not args.depth_scale > 0:
@@ -475,7 +505,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
-    """Convert; returns ``{split: number of images}``."""
+    """Convert; returns ``{split: number of images}`` (``{'inspected': N}`` with
+    ``--inspect-depth``)."""
     args = parse_args(argv)
     metainfo = valid_metainfo(args.stuff_classes)
     categories = categories_from_metainfo(metainfo)
@@ -494,6 +525,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
                                   f'name {stem!r}')
         stems[stem] = rel
     out_stems = {rel: stem for stem, rel in stems.items()}
+    if args.inspect_depth:
+        return inspect_depth(args, [by_rel[rel] for rel in sorted(by_rel)][:args.inspect_depth],
+                             image_root)
     splits = assign_splits(list(by_rel), args)
     ann_index = None
     if args.ann_dir:
