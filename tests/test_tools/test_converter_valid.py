@@ -218,6 +218,8 @@ def test_split_files(release, tmp_path):
     (tmp_path / 'z.csv').write_text('path\nimages/City/100m/0003.png\n')
     fails(r'a single CSV needs a header with a "split" column', str(tmp_path / 'z.csv'))
     fails(r"expected SPLIT=FILE", f'train={tmp_path}/train.json', 'val.txt')
+    (tmp_path / 'w.json').write_text(json.dumps(dict(train='Airport/20m/0001.png')))
+    fails(r"train must be a list of image paths, got 'Airport", str(tmp_path / 'w.json'))
 
 
 def test_inspect_depth_writes_nothing(release, tmp_path, capsys):

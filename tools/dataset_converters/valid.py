@@ -352,6 +352,9 @@ def assign_splits(rel_paths: List[str], args: argparse.Namespace) -> Dict[str, L
         seen, splits = set(), {}
         for split in SPLITS:
             entries = listed.get(split, [])
+            if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+                raise ConversionError(f'split file {where}: {split} must be a list of image '
+                                      f'paths, got {entries!r:.80}')
             resolved = [match(e) for e in entries]
             unknown = [e for e, r in zip(entries, resolved) if r is None]
             if unknown:
