@@ -15,6 +15,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import pmtseg_mm  # noqa: F401  (registers components, checkpoint safe globals)
+from pmtseg_mm.engine import setup_cpu_distributed
 
 TASKS = ('semantic', 'instance', 'panoptic')
 
@@ -100,6 +101,7 @@ def main() -> None:
             dict(type='MultiModalVisualizationHook', out_dir=args.show_dir,
                  num_samples=args.show_num)
         ]
+    setup_cpu_distributed(cfg, args.launcher)  # gloo when no GPU (mmengine assumes CUDA)
     runner = Runner.from_cfg(cfg)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):

@@ -10,6 +10,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import pmtseg_mm  # noqa: F401  (registers components, checkpoint safe globals)
+from pmtseg_mm.engine import add_reliability_hooks, setup_cpu_distributed
+from pmtseg_mm.utils.checkpoint import find_resume_checkpoint
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,10 +47,14 @@ def main() -> None:
         cfg.optim_wrapper.loss_scale = 'dynamic'
     if args.resume == 'auto':
         cfg.resume = True
-        cfg.load_from = None
+        # the latest complete checkpoint, also when a kill cut the `last_checkpoint` pointer
+        cfg.load_from = find_resume_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    # stop on a non-finite loss before the update; random state in checkpoints (exact resume)
+    add_reliability_hooks(cfg)
+    setup_cpu_distributed(cfg, args.launcher)  # gloo when no GPU (mmengine assumes CUDA)
     runner = Runner.from_cfg(cfg)
     runner.train()
 
