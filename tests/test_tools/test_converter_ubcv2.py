@@ -89,6 +89,10 @@ def test_dfc2023_train_and_unlabelled_val(dfc, tmp_path, capsys):
     assert not (out / 'annotations/images_val.json').exists()
     pan, _ = _check_consistency(str(out), 'val')
     assert _segments_by_cat(pan, 'P_0002.png') == [(1, 64, 0), (13, 1024 - 64, 0)]
+    # and back: an unlabelled run removes the labelled split's JSONs and PNGs
+    assert _run(dfc, out, *val, '--allow-unlabelled') == dict(val=3)
+    assert _no_json(out, 'val') and not (out / 'annotations/panoptic_val').exists()
+    assert (out / 'annotations/images_val.json').exists()
 
 
 def test_unknown_category_names_both_name_and_supercategory(dfc, tmp_path):

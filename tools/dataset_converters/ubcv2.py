@@ -27,6 +27,7 @@ instance and panoptic targets come from the same annotation.
 import argparse
 import json
 import os.path as osp
+import shutil
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -176,8 +177,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
                        background_id=background_id, skip_existing=args.skip_existing,
                        with_stats=split == 'train', labelled=labelled)
         folders = [osp.join(args.out, m, split) for m in ('optical', 'sar')]
+        png_dir = osp.join(args.out, 'annotations', f'panoptic_{split}')
         if labelled:
-            folders.append(osp.join(args.out, 'annotations', f'panoptic_{split}'))
+            folders.append(png_dir)
+        elif osp.isdir(png_dir):
+            shutil.rmtree(png_dir)  # PNGs of an earlier labelled run would contradict the list
         with split_guard(args.out, split, folders, args.skip_existing):
             results = parallel_map(convert_image, jobs, args.workers, f'UBCV2 {split}')
             records = [r['record'] for r in results]
