@@ -1,0 +1,24 @@
+"""A tiny random-weight PMTSeg inferencer shared by the inference tests (built once)."""
+import pytest
+from mmengine.config import Config
+
+from pmtseg_mm.apis import MultiModalInferencer, find_config
+
+CONFIG = 'pmtseg_r18-tiny_1xb4-300it_synthetic-depth-128x128'
+
+
+def tiny_config() -> Config:
+    """The CPU-sized PMTSeg config with 16-channel ResNet-18 backbones."""
+    cfg = Config.fromfile(find_config(CONFIG))
+    r18 = dict(type='ResNet', depth=18, num_stages=4, out_indices=(0, 1, 2, 3), base_channels=16,
+               stem_channels=16, init_cfg=None)
+    cfg.model.backbone.backbones = [r18, r18]
+    cfg.model.neck.in_channels = [[16, 32, 64, 128]] * 2
+    return cfg
+
+
+@pytest.fixture(scope='session')
+def inferencer() -> MultiModalInferencer:
+    import torch
+    torch.manual_seed(0)
+    return MultiModalInferencer(tiny_config(), device='cpu')

@@ -1,0 +1,232 @@
+"""Whole-scene GeoTIFF inference: georeferenced outputs, refusal of misaligned modalities,
+seamless blocks and instances joined across window borders."""
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from mmdet.evaluation.functional import INSTANCE_OFFSET
+from rasterio.transform import from_origin
+
+from pmtseg_mm.apis.scene import (SceneReader, WindowGrid, WindowInstance, centre_weights,
+                                  infer_scene, join_instances, semantic_scores,
+                                  suppress_duplicates, window_starts)
+
+ORIGIN = (500000.0, 4800000.0)  # UTM 31N metres
+PIXEL = 0.5
+
+
+def write_raster(path, data, crs='EPSG:32631', transform=None):
+    transform = transform or from_origin(*ORIGIN, PIXEL, PIXEL)
+    with rasterio.open(path, 'w', driver='GTiff', width=data.shape[2], height=data.shape[1],
+                       count=data.shape[0], dtype=data.dtype, crs=crs,
+                       transform=transform) as f:
+        f.write(data)
+    return str(path)
+
+
+def make_scene(folder, height, width, seed=0, **dsm_kwargs):
+    rng = np.random.RandomState(seed)
+    optical = rng.randint(0, 255, (3, height, width)).astype(np.uint8)
+    dsm = rng.uniform(0, 10, (1, height, width)).astype(np.float32)
+    return dict(optical=write_raster(folder / 'optical.tif', optical),
+                depth=write_raster(folder / 'dsm.tif', dsm, **dsm_kwargs))
+
+
+def run(inferencer, paths, prefix, **kwargs):
+    classes = inferencer.dataset_meta['classes']
+    kwargs.setdefault('score_thr', 0.02)
+    return infer_scene(inferencer.model, inferencer.spec, paths, str(prefix), classes, 3,
+                       window=128, overlap=32, progress=False, **kwargs)
+
+
+def test_window_grid_covers_scene_with_overlap():
+    assert window_starts(700, 128, 32) == [0, 96, 192, 288, 384, 480, 572]
+    assert window_starts(100, 128, 32) == [0]
+    with pytest.raises(ValueError, match='overlap < size'):
+        window_starts(500, 128, 128)
+    weights = centre_weights(128, 128)
+    assert weights[64, 64] == pytest.approx(1.0, abs=0.02) and weights[0, 0] < 0.001
+    grid = WindowGrid(600, 700, 128, 32)
+    covered = np.zeros((600, 700), int)
+    for r in range(len(grid.ys)):
+        for c in range(len(grid.xs)):
+            y0, x0, y1, x1 = grid.box(r, c)
+            covered[y0:y1, x0:x1] += 1
+    assert covered.min() >= 1 and (covered[96:128, :] >= 2).all()
+
+
+def test_scene_outputs_are_georeferenced(inferencer, tmp_path):
+    """Rasters keep the optical CRS, transform and size; GeoJSON polygons lie in the scene."""
+    height, width = 456, 520
+    paths = make_scene(tmp_path, height, width)
+    result = run(inferencer, paths, tmp_path / 'out' / 'scene', block_size=320, batch_size=8)
+    assert (result.height, result.width) == (height, width)
+    assert result.windows_in_grid == 5 * 6
+    assert result.windows_run >= result.windows_in_grid  # block borders re-run some windows
+    with rasterio.open(paths['optical']) as src, rasterio.open(result.semantic) as sem, \
+            rasterio.open(result.panoptic) as pan:
+        for out in (sem, pan):
+            assert out.crs == src.crs and out.transform == src.transform
+            assert (out.width, out.height) == (src.width, src.height)
+            assert out.profile['tiled'] and out.compression.name == 'deflate'
+        semantic = sem.read(1)
+        panoptic = pan.read(1)
+        bounds = src.bounds
+    assert sem.dtypes[0] == 'uint8' and pan.dtypes[0] == 'int32'
+    assert semantic.max() < 6 and len(np.unique(semantic)) > 1
+    labels = panoptic % INSTANCE_OFFSET
+    stuff = semantic >= 3
+    np.testing.assert_array_equal(labels[stuff & (panoptic < INSTANCE_OFFSET)],
+                                  semantic[stuff & (panoptic < INSTANCE_OFFSET)])
+    with open(result.geojson) as f:
+        collection = json.load(f)
+    assert collection['type'] == 'FeatureCollection'
+    assert collection['crs']['properties']['name'] == 'EPSG:32631'
+    features = collection['features']
+    assert len(features) == result.num_instances > 0
+    ids = set(np.unique(panoptic // INSTANCE_OFFSET)) - {0}
+    assert ids <= set(range(1, result.num_instances + 1))
+    for feature in features:
+        props = feature['properties']
+        assert props['class'] in ('building', 'tree', 'car') and 0 <= props['score'] <= 1
+        assert props['area_m2'] == pytest.approx(props['area_px'] * PIXEL * PIXEL)
+        polygons = feature['geometry']['coordinates']
+        if feature['geometry']['type'] == 'Polygon':
+            polygons = [polygons]
+        xy = np.array([p for poly in polygons for ring in poly for p in ring])
+        assert (xy[:, 0] >= bounds.left).all() and (xy[:, 0] <= bounds.right).all()
+        assert (xy[:, 1] >= bounds.bottom).all() and (xy[:, 1] <= bounds.top).all()
+
+
+def test_blocks_are_seamless(inferencer, tmp_path):
+    """The semantic raster does not depend on the block size (one global window grid)."""
+    paths = make_scene(tmp_path, 224, 232, seed=1)
+    small = run(inferencer, paths, tmp_path / 'a', block_size=128, batch_size=8)
+    whole = run(inferencer, paths, tmp_path / 'b', block_size=1024, batch_size=8)
+    with rasterio.open(small.semantic) as a, rasterio.open(whole.semantic) as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+    assert small.windows_run > whole.windows_run == small.windows_in_grid
+
+
+def test_missing_modality_scene(inferencer, tmp_path):
+    paths = make_scene(tmp_path, 200, 150)
+    with SceneReader(dict(optical=paths['optical']), inferencer.spec, missing=('depth', )) as r:
+        window = r.read(0, 0, 64, 64)
+    np.testing.assert_allclose(window[..., 3], inferencer.spec.fill_values['depth'][0])
+    result = run(inferencer, dict(optical=paths['optical']), tmp_path / 'm', missing=('depth', ))
+    with rasterio.open(result.semantic) as sem:
+        assert (sem.height, sem.width) == (200, 150)
+    with pytest.raises(ValueError, match="no raster for modalities \\['depth'\\]"):
+        SceneReader(dict(optical=paths['optical']), inferencer.spec)
+
+
+@pytest.mark.parametrize('dsm_kwargs, what', [
+    (dict(transform=from_origin(ORIGIN[0] + 20 * PIXEL, ORIGIN[1], PIXEL, PIXEL)), 'x0=500010'),
+    (dict(crs='EPSG:32632'), 'EPSG:32632'),
+])
+def test_misaligned_dsm_is_refused(inferencer, tmp_path, dsm_kwargs, what):
+    paths = make_scene(tmp_path, 64, 80, **dsm_kwargs)
+    with pytest.raises(ValueError) as err:
+        SceneReader(paths, inferencer.spec)
+    message = str(err.value)
+    assert 'disagree in georeferencing' in message and what in message
+    assert paths['optical'] in message and paths['depth'] in message
+    assert '--resample' in message
+
+
+def test_resample_reprojects_shifted_dsm(inferencer, tmp_path):
+    """With resample, a DSM shifted by 20 px is read on the optical grid."""
+    height, width = 40, 80
+    values = np.tile(np.arange(width + 20, dtype=np.float32), (1, height, 1))
+    optical = write_raster(tmp_path / 'o.tif', np.zeros((3, height, width), np.uint8))
+    # the DSM starts 20 px west of the optical image: optical column c is DSM column c + 20
+    dsm = write_raster(tmp_path / 'd.tif', values,
+                       transform=from_origin(ORIGIN[0] - 20 * PIXEL, ORIGIN[1], PIXEL, PIXEL))
+    with SceneReader(dict(optical=optical, depth=dsm), inferencer.spec, resample=True) as r:
+        img = r.read(0, 0, height, width)
+    np.testing.assert_allclose(img[5, 10:70, 3], np.arange(30, 90), atol=1e-3)
+
+
+def test_bad_scene_inputs(inferencer, tmp_path):
+    paths = make_scene(tmp_path, 32, 32)
+    with pytest.raises(FileNotFoundError, match="raster of modality 'depth' not found"):
+        SceneReader(dict(optical=paths['optical'], depth=str(tmp_path / 'nope.tif')),
+                    inferencer.spec)
+    two_band = write_raster(tmp_path / 'two.tif', np.zeros((2, 32, 32), np.float32))
+    with pytest.raises(ValueError, match='gives 2 band\\(s\\) but the config expects 1'):
+        SceneReader(dict(optical=paths['optical'], depth=two_band), inferencer.spec)
+    with pytest.raises(ValueError, match="\\['sar'\\] are not in the config"):
+        SceneReader(dict(paths, sar=paths['depth']), inferencer.spec)
+
+
+def _thing(window, y0, x0, y1, x1, label=0, score=0.9):
+    """A window prediction of a rectangle [y0, y1) x [x0, x1) in scene pixels, clipped to the
+    window as the model would see it."""
+    wy0, wx0, wy1, wx1 = window
+    mask = np.zeros((wy1 - wy0, wx1 - wx0), bool)
+    mask[max(y0 - wy0, 0):max(y1 - wy0, 0), max(x0 - wx0, 0):max(x1 - wx0, 0)] = True
+    return WindowInstance.from_window_mask(label, score, window, mask)
+
+
+def test_thing_across_window_border_is_one_instance():
+    """A building spanning two overlapping windows (cut by each border) comes out once, with
+    its full extent; a separate building and another class nearby stay separate."""
+    grid = WindowGrid(128, 224, 128, 32)  # windows x in [0, 128) and [96, 224)
+    left, right = grid.box(0, 0), grid.box(0, 1)
+    building = (40, 70, 80, 160)  # crosses both window borders
+    parts = [_thing(left, *building, score=0.8), _thing(right, *building, score=0.9)]
+    assert parts[0].box == (40, 70, 80, 128) and parts[1].box == (40, 96, 80, 160)
+    other = _thing(right, 10, 180, 30, 200)  # only in the right window
+    tree = _thing(left, 40, 100, 80, 120, label=1)  # other class on the same pixels
+    joined = join_instances(parts + [other, tree], grid.weights)
+    assert len(joined) == 3
+    merged = next(j for j in joined if j.members == 2)
+    assert merged.box == (40, 70, 80, 160) and merged.label == 0
+    assert merged.mask.all() and merged.area == 40 * 90 and merged.score == 0.9
+
+
+def _window_mask(window, *rects):
+    wy0, wx0, wy1, wx1 = window
+    mask = np.zeros((wy1 - wy0, wx1 - wx0), bool)
+    for y0, x0, y1, x1 in rects:
+        mask[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0] = True
+    return WindowInstance.from_window_mask(0, 0.9, window, mask)
+
+
+def test_join_takes_pixels_from_the_most_central_window():
+    """Where two windows disagree about a joined object, the pixel follows the window whose
+    centre is closer: in the shared strip x in [96, 128) that is the left window for x < 112."""
+    grid = WindowGrid(128, 224, 128, 32)
+    left, right = grid.box(0, 0), grid.box(0, 1)
+    body = (40, 70, 80, 160)
+    a = _window_mask(left, (40, 70, 80, 128), (80, 120, 84, 128))  # spurious strip at x >= 112
+    b = _window_mask(right, (40, 96, 80, 160), (80, 96, 84, 104))  # spurious strip at x < 112
+    joined = join_instances([a, b], grid.weights)
+    assert len(joined) == 1
+    inst = joined[0]
+    assert inst.box == (40, 70, 84, 160)
+    body_mask = inst.mask[body[0] - 40:body[2] - 40, body[1] - 70:body[3] - 70]
+    assert body_mask.all() and not inst.mask[40:44].any()  # both spurious strips dropped
+    disjoint = join_instances([_window_mask(left, (40, 110, 80, 128)),
+                               _window_mask(right, (40, 96, 80, 100))], grid.weights)
+    assert len(disjoint) == 2  # no agreement in the shared strip: two objects
+
+
+def test_suppress_duplicates_keeps_best():
+    window = (0, 0, 64, 64)
+    a = _thing(window, 0, 0, 20, 20, label=0, score=0.9)
+    b = _thing(window, 0, 0, 20, 19, label=2, score=0.6)  # same query under another label
+    c = _thing(window, 30, 30, 40, 40, score=0.5)
+    kept = suppress_duplicates([b, a, c])
+    assert [k.score for k in kept] == [0.9, 0.5]
+
+
+def test_semantic_scores_match_fusion_head(inferencer):
+    torch.manual_seed(0)
+    cls, masks = torch.randn(10, 7), torch.randn(10, 16, 16)
+    expected = inferencer.model.panoptic_fusion_head.semantic_postprocess(cls, masks).sem_seg
+    scores = semantic_scores(cls, masks)
+    assert scores.shape == (6, 16, 16)
+    torch.testing.assert_close(scores.argmax(0, keepdim=True), expected)
