@@ -78,3 +78,22 @@ def test_without_the_hook_nan_weights_are_saved(tmp_path):
     runner.train()
     state = torch.load(osp.join(tmp_path, 'iter_5.pth'), map_location='cpu')['state_dict']
     assert not torch.isfinite(state['linear.weight']).all()  # what the hook prevents
+
+
+def test_cpu_bf16_optim_wrapper_autocasts_forward_only(tmp_path):
+    model = _Toy(bad_iter=100)
+    dtypes = []
+    model.linear.register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
+    runner = Runner(
+        model=model, work_dir=str(tmp_path),
+        train_dataloader=dict(dataset=_Data(), sampler=dict(type='InfiniteSampler'), batch_size=2,
+                              num_workers=0),
+        optim_wrapper=dict(type='CPUBF16OptimWrapper', optimizer=dict(type='SGD', lr=0.1)),
+        train_cfg=dict(by_epoch=False, max_iters=2), default_hooks=dict(checkpoint=None),
+        custom_hooks=[dict(type='FiniteLossHook')], default_scope='mmdet',
+        experiment_name='bf16')
+    before = model.linear.weight.detach().clone()
+    runner.train()
+    assert dtypes == [torch.bfloat16, torch.bfloat16]
+    assert model.linear.weight.dtype == torch.float32
+    assert not torch.equal(model.linear.weight, before)
