@@ -2,5 +2,7 @@
 :func:`infer_scene` (whole co-registered GeoTIFF scenes by windows)."""
 from .inferencer import MultiModalInferencer
 from .inputs import ModalitySpec, find_config
+from .scene import SceneReader, SceneResult, infer_scene
 
-__all__ = ['ModalitySpec', 'MultiModalInferencer', 'find_config']
+__all__ = ['ModalitySpec', 'MultiModalInferencer', 'SceneReader', 'SceneResult', 'find_config',
+           'infer_scene']

@@ -11,9 +11,9 @@ from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmdet.registry import DATASETS
 from mmdet.structures import DetDataSample
 from mmengine.config import Config, ConfigDict
-from mmengine.dataset import Compose
+from mmengine.dataset import Compose, pseudo_collate
 from mmengine.infer import BaseInferencer
-from mmengine.registry import init_default_scope
+from mmengine.registry import FUNCTIONS, init_default_scope
 from mmengine.utils import ProgressBar
 from pycocotools import mask as mask_utils
 
@@ -71,6 +71,13 @@ class MultiModalInferencer(BaseInferencer):
         """The config's test pipeline after loading (resize, packing); loading is done by
         :class:`ModalitySpec` for paths and arrays alike."""
         return Compose(ModalitySpec(cfg).transforms)
+
+    def _init_collate(self, cfg: Config):
+        """``test_dataloader.collate_fn`` when the config sets one, else pseudo_collate."""
+        collate = cfg.get('test_dataloader', {}).get('collate_fn')
+        if collate is None:
+            return pseudo_collate
+        return FUNCTIONS.build(collate) if isinstance(collate, dict) else collate
 
     def _init_visualizer(self, cfg: Config) -> None:
         return None  # pictures come from draw_multimodal_prediction (all modalities)

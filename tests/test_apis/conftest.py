@@ -4,7 +4,7 @@ from mmengine.config import Config
 
 from pmtseg_mm.apis import MultiModalInferencer, find_config
 
-CONFIG = 'pmtseg_r18-tiny_1xb4-300it_synthetic-depth-128x128'
+CONFIG = 'pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128'
 
 
 def tiny_config() -> Config:
@@ -17,8 +17,24 @@ def tiny_config() -> Config:
     return cfg
 
 
+@pytest.fixture
+def tiny_cfg() -> Config:
+    return tiny_config()
+
+
 @pytest.fixture(scope='session')
 def inferencer() -> MultiModalInferencer:
     import torch
     torch.manual_seed(0)
     return MultiModalInferencer(tiny_config(), device='cpu')
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small windows gain little from intra-op threads, and 2 threads on a busy 2-core machine
+    run many times slower (OpenMP oversubscription): 1 thread here, restored afterwards."""
+    import torch
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
