@@ -7,7 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash tools/install.sh
 py="${PMTSEG_PYTHON:-$root/.venv/bin/python}"
-config="${CONFIG:-configs/pmtseg/pmtseg_r18-tiny_1xb4-300it_synthetic-depth-128x128.py}"
+config="${CONFIG:-configs/pmtseg/pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py}"
 iters="${ITERS:-300}"
 work="${WORK_DIR:-work_dirs/demo}"
 data=data/synthetic_depth

@@ -11,7 +11,7 @@ Scenes are built so that the second modality is *necessary*:
   through the height term under speckle);
 * about a quarter of the scenes are dark (1/8) or foggy (1/8) in optical while the aux modality
   is rendered unchanged (its random stream does not depend on the optical one);
-* cars (1.5 m) are small (4x8 px at 128 px) and coloured, visible optically on roads; water is
+* cars (1.5 m) are 6x12 px at 128 px and coloured, visible optically on roads; water is
   flat and blue-ish. Low-frequency texture and pixel noise keep every class off exact colours.
 
 Aux encodings:
@@ -112,7 +112,7 @@ def _add_roads(s: _Scene, rng: np.random.Generator, k: float) -> None:
         counts[rng.integers(2)] = 1
     for axis, n in enumerate(counts):
         for _ in range(n):
-            width = max(4, int(round(rng.uniform(7, 11) * k)))
+            width = max(4, int(round(rng.uniform(12, 17) * k)))  # two car widths or more
             c = int(rng.uniform(0.05, 0.9) * s.size)
             if axis == 0:
                 s.cat[c:c + width, :] = ROAD
@@ -121,17 +121,19 @@ def _add_roads(s: _Scene, rng: np.random.Generator, k: float) -> None:
 
 
 def _add_buildings(s: _Scene, rng: np.random.Generator, k: float) -> None:
-    """Blocks of 1-3 touching buildings (split along x or y) with identical roofs and distinct
-    heights (>= 2.7 m apart)."""
-    target, placed = int(rng.integers(2, 7)), 0
-    for _ in range(30):  # retry placements until `target` blocks fit on grass
+    """1-3 blocks of 1-3 touching buildings (split along x or y), each 16-28 x 16-32 px at 128 px,
+    with identical roofs and distinct heights (>= 2.7 m apart)."""
+    target, placed = int(rng.integers(1, 4)), 0
+    for _ in range(40):  # retry placements until `target` blocks fit on grass
         if placed == target:
             break
-        n = int(rng.integers(1, 4))
-        parts = [max(4, int(rng.uniform(8, 16) * k)) for _ in range(n)]  # >= 4 x 4 = MIN_AREA
-        depth = max(4, int(rng.uniform(12, 24) * k))
+        n = int(rng.choice(3, p=(0.4, 0.35, 0.25))) + 1
+        parts = [max(4, int(rng.uniform(16, 28) * k)) for _ in range(n)]  # >= 4 x 4 = MIN_AREA
+        depth = max(4, int(rng.uniform(16, 32) * k))
         along_x = rng.random() < 0.5
         bh, bw = (depth, sum(parts)) if along_x else (sum(parts), depth)
+        if bh > s.size or bw > s.size:
+            continue
         y0, x0 = int(rng.integers(0, s.size - bh + 1)), int(rng.integers(0, s.size - bw + 1))
         if not s.free(y0, x0, y0 + bh, x0 + bw, (GRASS, )):
             continue
@@ -145,14 +147,15 @@ def _add_buildings(s: _Scene, rng: np.random.Generator, k: float) -> None:
 
 
 def _add_trees(s: _Scene, rng: np.random.Generator, k: float) -> None:
-    """Dome-shaped trees in 1-3 clusters; a tree may touch or overlap an earlier one (it then
-    keeps only its remaining grass pixels), so touching crowns share one optical green."""
-    centres = rng.uniform(0.1, 0.9, (int(rng.integers(1, 4)), 2)) * s.size
-    target, placed = int(rng.integers(3, 13)), 0
+    """2-6 dome-shaped trees (crowns 10-24 px across at 128 px) in 1-2 clusters; a tree may touch
+    or overlap an earlier one (it then keeps only its remaining grass pixels), so touching crowns
+    share one optical green."""
+    centres = rng.uniform(0.15, 0.85, (int(rng.integers(1, 3)), 2)) * s.size
+    target, placed = int(rng.integers(2, 7)), 0
     for _ in range(40):  # retry placements until `target` trees fit
         if placed == target:
             break
-        r = max(2.5, rng.uniform(3.5, 8) * k)
+        r = max(2.5, rng.uniform(5, 12) * k)
         cy, cx = centres[rng.integers(len(centres))] + rng.normal(0, 0.12 * s.size, 2)
         y0, x0 = int(np.floor(cy - r)), int(np.floor(cx - r))
         y1, x1 = int(np.ceil(cy + r)) + 1, int(np.ceil(cx + r)) + 1
@@ -174,8 +177,8 @@ def _add_trees(s: _Scene, rng: np.random.Generator, k: float) -> None:
 
 def _add_cars(s: _Scene, rng: np.random.Generator, k: float) -> None:
     road_ys, road_xs = np.nonzero((s.cat == ROAD) & (s.inst == 0))
-    short, long = max(3, int(round(4 * k))), max(6, int(round(8 * k)))  # >= 18 px
-    target, placed = int(rng.integers(0, 7)), 0
+    short, long = max(3, int(round(6 * k))), max(6, int(round(12 * k)))  # >= 18 px
+    target, placed = int(rng.integers(0, 5)), 0
     for _ in range(20):  # retry placements until `target` cars fit
         if placed == target or len(road_ys) == 0:
             break
@@ -294,6 +297,15 @@ def _make_sample(job: Tuple[str, int, int, str, int, int]) -> dict:
                 sums=bands.sum(0), sq_sums=(bands**2).sum(0), count=len(bands))
 
 
+def _segment_statistics(areas: Dict[str, List[int]], num_images: int) -> Dict[str, dict]:
+    """Per class: segments per image and the 10/50/90th percentiles of segment area (px)."""
+    return {
+        name: dict(per_image=round(len(a) / max(num_images, 1), 2),
+                   area_p10_p50_p90=np.percentile(a, (10, 50, 90)).round(1).tolist() if a else [])
+        for name, a in areas.items()
+    }
+
+
 def _check_args(num_train: int, num_val: int, size: int, aux: str, workers: int) -> None:
     if aux not in AUX_MODALITIES:
         raise ValueError(f'generate_synthetic: unknown `aux`={aux!r}; allowed: {AUX_MODALITIES}')
@@ -358,6 +370,7 @@ def generate_synthetic(out_dir: str, num_train: int, num_val: int, size: int = 1
     for split in SPLITS:
         images, pan_anns, inst_anns = [], [], []
         counts = {c['name']: 0 for c in categories}
+        areas: Dict[str, List[int]] = {c['name']: [] for c in categories}
         for img_id, r in enumerate(results[split]):
             images.append(dict(id=img_id, file_name=r['stem'] + '.png', width=size, height=size,
                                condition=r['condition']))
@@ -367,12 +380,14 @@ def generate_synthetic(out_dir: str, num_train: int, num_val: int, size: int = 1
                 inst_anns.append(dict(inst, id=len(inst_anns) + 1, image_id=img_id))
             for seg in r['segments']:
                 counts[categories[seg['category_id'] - 1]['name']] += 1
+                areas[categories[seg['category_id'] - 1]['name']].append(seg['area'])
         atomic_write_json(json_paths[f'instances_{split}'],
                     dict(images=images, annotations=inst_anns,
                          categories=[c for c in categories if c['isthing']]))
         atomic_write_json(json_paths[f'panoptic_{split}'],
                     dict(images=images, annotations=pan_anns, categories=categories))
         summary[split] = dict(images=len(images), segments=counts,
+                              statistics=_segment_statistics(areas, len(images)),
                               conditions={c: sum(r['condition'] == c for r in results[split])
                                           for c in CONDITIONS})
 

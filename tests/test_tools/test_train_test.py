@@ -11,7 +11,7 @@ import torch
 from pmtseg_mm.datasets.synthetic import generate_synthetic
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-EF_TINY = 'configs/baselines/mask2former-ef_r18-tiny_1xb4-300it_synthetic-depth-128x128.py'
+EF_TINY = 'configs/baselines/mask2former-ef_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
 METRIC_KEYS = ('panoptic/PQ', 'panoptic/SQ', 'panoptic/RQ', 'instance/segm_mAP',
                'instance/segm_mAP_50', 'instance/segm_mAP_75', 'semantic/mIoU', 'semantic/mAcc',
                'semantic/OA')

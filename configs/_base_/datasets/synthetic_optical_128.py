@@ -10,7 +10,7 @@ train_pipeline = [
     dict(type='ModalityTransform', modality='optical',
          transforms=[dict(type='PhotoMetricDistortion')]),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomResize', scale={{_base_.image_size}}, ratio_range=(0.1, 2.0),
+    dict(type='RandomResize', scale={{_base_.image_size}}, ratio_range={{_base_.lsj_ratio_range}},
          resize_type='Resize', keep_ratio=True),
     dict(type='RandomCrop', crop_size={{_base_.image_size}}, crop_type='absolute',
          recompute_bbox=True, allow_negative_crop=True),
