@@ -228,13 +228,16 @@ def reference_pq(paths: Dict[str, str], tmp_path, preds: List[np.ndarray]) -> di
     return pq_compute(paths['panoptic'], str(pred_json), paths['seg_prefix'], str(pred_dir))
 
 
-def reference_ap(paths: Dict[str, str], instances: List[list]) -> np.ndarray:
-    """pycocotools COCOeval(iouType='segm') stats."""
+def reference_ap(paths: Dict[str, str], instances: List[list],
+                 cat_id: Optional[int] = None) -> np.ndarray:
+    """pycocotools COCOeval(iouType='segm') stats (of one category if ``cat_id`` is given)."""
     gt = COCO(paths['instances'])
     dets = [dict(image_id=i + 1, category_id=CAT_IDS[label], segmentation=rle(mask),
                  score=score)
             for i, scene in enumerate(instances) for label, mask, score in scene]
     coco_eval = COCOeval(gt, gt.loadRes(dets), iouType='segm')
+    if cat_id is not None:
+        coco_eval.params.catIds = [cat_id]
     coco_eval.evaluate()
     coco_eval.accumulate()
     coco_eval.summarize()
@@ -253,7 +256,7 @@ def reference_semseg(preds: List[np.ndarray]) -> Dict[str, float]:
         iou = tp / (cm.sum(1) + cm[:, :len(CLASSES)].sum(0) - tp)
         acc = tp / cm.sum(1)
     return dict(mIoU=100 * np.nanmean(iou), mAcc=100 * np.nanmean(acc),
-                OA=100 * tp.sum() / cm.sum())
+                OA=100 * tp.sum() / cm.sum(), IoU=100 * iou)
 
 
 @pytest.mark.parametrize('mode', ['ann_file', 'segments_info', 'outfile_prefix'])
@@ -276,6 +279,10 @@ def test_panoptic_matches_panopticapi(dataset, tmp_path, mode):
     # road TP 2 (402/422, 480/696); grass TP 1 (408/456) FP 1 FN 1 (IoU exactly 0.5 is no match)
     pq_car, pq_building = (42 / 54 + 1) / 3.5, 1 / 2.5
     pq_road, pq_grass = (402 / 422 + 480 / 696) / 2, 408 / 456 / 2
+    for name, pq in (('car', pq_car), ('building', pq_building), ('road', pq_road),
+                     ('grass', pq_grass)):  # mmdet's outfile path returns no per-class values
+        assert results.get(f'panoptic/{name}_PQ', 100 * pq) == pytest.approx(100 * pq, abs=1e-3)
+    assert ('panoptic/car_PQ' in results) == (mode != 'outfile_prefix')
     assert results['panoptic/PQ'] == pytest.approx(
         25 * (pq_car + pq_building + pq_road + pq_grass))
     assert results['panoptic/PQ_th'] == pytest.approx(50 * (pq_car + pq_building))
@@ -292,9 +299,13 @@ def test_instance_matches_cocoeval(dataset):
     stats = reference_ap(paths, instances)
     assert 0 < stats[2] < stats[1] < 1
     for key, stat in zip(('segm_mAP', 'segm_mAP_50', 'segm_mAP_75'), stats):
-        # mmdet rounds the fraction to 3 decimals; reported in percent
-        assert results[f'instance/{key}'] == pytest.approx(100 * round(stat, 3), abs=1e-9)
-    assert results['instance/car_precision'] >= 0 and results['instance/building_precision'] >= 0
+        # COCOeval's stats unrounded (mmdet keeps 3 decimals), in percent with 2 decimals
+        assert results[f'instance/{key}'] == pytest.approx(round(100 * stat, 2), abs=1e-9)
+    for label, cat_id in enumerate(CAT_IDS[:2]):  # per-class AP = COCOeval on that category
+        name = CLASSES[label]
+        assert results[f'instance/segm_{name}_AP'] == pytest.approx(
+            round(100 * reference_ap(paths, instances, cat_id)[0], 2), abs=1e-9)
+    assert 'instance/car_precision' not in results
 
 
 def test_instance_labels_map_to_thing_categories_by_name(tmp_path):
@@ -309,17 +320,20 @@ def test_instance_labels_map_to_thing_categories_by_name(tmp_path):
     results = run_metric(MultiTaskCocoMetric(ann_file=paths['instances']),
                          make_samples('.png', instances=instances))
     assert results['instance/segm_mAP'] == pytest.approx(
-        100 * round(reference_ap(paths, instances)[0], 3), abs=1e-9)
+        round(100 * reference_ap(paths, instances)[0], 2), abs=1e-9)
 
 
 def test_semantic_matches_confusion_matrix():
     preds = imperfect_semantic()
     results = run_metric(MultiTaskSemSegMetric(), make_samples('.png', semantic=preds))
     ref = reference_semseg(preds)
-    assert set(results) == {'semantic/mIoU', 'semantic/mAcc', 'semantic/OA'}
+    assert set(results) == {'semantic/mIoU', 'semantic/mAcc', 'semantic/OA'} | {
+        f'semantic/{name}_IoU' for name in CLASSES}
     assert 50 < ref['mIoU'] < 90
     for key in ('mIoU', 'mAcc', 'OA'):
         assert results[f'semantic/{key}'] == pytest.approx(ref[key], abs=0.006)
+    for name, iou in zip(CLASSES, ref['IoU']):
+        assert results[f'semantic/{name}_IoU'] == pytest.approx(iou, abs=0.006)
 
 
 def test_semantic_from_panoptic_counts_void_as_miss():
@@ -384,7 +398,7 @@ def test_evaluator_reports_nine_keys(dataset, tmp_path):
     ref_ap = reference_ap(paths, instances)
     ref_sem = reference_semseg([pan % INSTANCE_OFFSET for pan in pans])
     assert results['panoptic/PQ'] == pytest.approx(100 * ref_pq['All']['pq'], abs=1e-6)
-    assert results['instance/segm_mAP_50'] == pytest.approx(100 * round(ref_ap[1], 3), abs=1e-9)
+    assert results['instance/segm_mAP_50'] == pytest.approx(round(100 * ref_ap[1], 2), abs=1e-9)
     assert results['semantic/mIoU'] == pytest.approx(ref_sem['mIoU'], abs=0.006)
 
 

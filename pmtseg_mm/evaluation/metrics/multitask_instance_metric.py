@@ -1,11 +1,16 @@
 """Instance segmentation scores (mask AP, AP50, AP75) of a multi-task model."""
 from typing import Dict, List, Optional, Sequence, Union
 
-from mmdet.evaluation.metrics import CocoMetric
+from unittest import mock
+
+from mmdet.datasets.api_wrappers import COCOeval
+from mmdet.evaluation.metrics import CocoMetric, coco_metric
 from mmdet.registry import METRICS
 from mmengine.logging import MMLogger
 
 AP_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
+# index of each AP item in COCOeval.stats
+COCO_STATS = dict(mAP=0, mAP_50=1, mAP_75=2, mAP_s=3, mAP_m=4, mAP_l=5)
 
 
 @METRICS.register_module()
@@ -13,9 +18,10 @@ class MultiTaskCocoMetric(CocoMetric):
     """mmdet :class:`CocoMetric` (mask AP by default) under the prefix ``instance``.
 
     Results: ``segm_mAP``, ``segm_mAP_50``, ``segm_mAP_75`` (+ ``_s/_m/_l`` and, with
-    ``classwise``, ``<class>_precision``) in **percent**, like PQ and mIoU and the paper's
-    tables (mmdet reports fractions); pycocotools' ``-1`` (no ground truth in an area range)
-    stays ``-1``. Differences from the stock metric:
+    ``classwise``, ``segm_<class>_AP``) in **percent** with 2 decimals, like PQ and mIoU and the
+    paper's tables (mmdet reports fractions rounded to 3 decimals: here COCOeval's ``stats`` are
+    read unrounded); pycocotools' ``-1`` (no ground truth in an area range) stays ``-1``.
+    Differences from the stock metric:
 
     - **Labels to category ids by name.** Predicted labels index the dataset ``classes``, whose
       first entries are the ``thing_classes``; the instance JSON lists the thing categories only.
@@ -128,8 +134,32 @@ class MultiTaskCocoMetric(CocoMetric):
                            'every AP item is 0')
             items = self.metric_items or AP_ITEMS
             return {f'{metric}_{item}': 0.0 for metric in self.metrics for item in items}
-        eval_results = super().compute_metrics(results)
+        evaluated: List[COCOeval] = []
+
+        class RecordingCOCOeval(COCOeval):
+            """mmdet's COCOeval, kept so its stats are read unrounded (mmdet keeps 3 decimals)."""
+
+            def summarize(self) -> None:
+                super().summarize()
+                evaluated.append(self)
+
+        with mock.patch.object(coco_metric, 'COCOeval', RecordingCOCOeval):
+            eval_results = super().compute_metrics(results)
+        items = self.metric_items or AP_ITEMS
+        for metric, coco_eval in zip(self.metrics, evaluated):
+            for item in items:
+                if item in COCO_STATS:
+                    eval_results[f'{metric}_{item}'] = float(coco_eval.stats[COCO_STATS[item]])
+            if self.classwise:  # per-class AP over IoU 0.50:0.95, all areas, 100 detections
+                precision = coco_eval.eval['precision'][:, :, :, 0, -1]
+                for idx, cat_id in enumerate(coco_eval.params.catIds):
+                    values = precision[:, :, idx]
+                    values = values[values > -1]
+                    name = self._coco_api.cats[int(cat_id)]['name']
+                    eval_results.pop(f'{name}_precision', None)  # mmdet's rounded copy
+                    eval_results[f'{metric}_{name}_AP'] = (float(values.mean())
+                                                          if values.size else -1.0)
         return {
-            key: value if value < 0 else round(value * 100, 1)
+            key: value if value < 0 else round(value * 100, 2)
             for key, value in eval_results.items()
         }

@@ -28,8 +28,9 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
     - **No in-place edit.** mmdet writes VOID into the predicted tensor; a copy is passed instead,
       so metrics later in the same ``Evaluator`` (e.g. semantic from panoptic) see the prediction.
     - **Per-class table** keyed by category name (``nan`` for classes absent from both ground
-      truth and prediction); a group without any segment (e.g. no stuff) reports ``nan`` instead
-      of dividing by zero.
+      truth and prediction), logged and returned as ``<class>_PQ`` (not with ``outfile_prefix``,
+      where mmdet scores the dumped files); a group without any segment
+      (e.g. no stuff) reports ``nan`` instead of dividing by zero.
 
     Args:
         ann_file (str, optional): COCO panoptic JSON, e.g.
@@ -38,7 +39,8 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
         seg_prefix (str, optional): Folder of the ground-truth PNGs, e.g.
             ``data_root + 'annotations/panoptic_val/'``. Required unless ``outfile_prefix`` is set
             without ``ann_file`` (then the PNG folder comes from ``seg_map_path``).
-        classwise (bool): Log the per-class PQ/SQ/RQ table. Defaults to True.
+        classwise (bool): Log the per-class PQ/SQ/RQ table and return ``<class>_PQ``.
+            Defaults to True.
         format_only, outfile_prefix, nproc, backend_args, collect_device, prefix: as in mmdet's
             :class:`CocoPanopticMetric`.
     """
@@ -159,4 +161,8 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
         if self.classwise:
             classwise = {categories[cat_id]['name']: per_class[cat_id] for cat_id in categories}
         print_panoptic_table(pq_results, classwise, logger=logger)
-        return parse_pq_results(pq_results)
+        metrics = parse_pq_results(pq_results)
+        if classwise:
+            metrics.update({f'{name}_PQ': round(100 * scores['pq'], 3)
+                            for name, scores in classwise.items()})
+        return metrics

@@ -31,7 +31,8 @@ class MultiTaskSemSegMetric(SemSegMetric):
     ``OA`` is the overall pixel accuracy, correct / labelled pixels over the whole split (mmdet
     3.3's ``aAcc`` is not: it averages per-class accuracies, i.e. equals ``mAcc``); ground-truth
     pixels equal to the ignore index (255, or ``pred_sem_seg.ignore_index``) are left out. A
-    per-class IoU/Acc table is logged.
+    per-class IoU/Acc table is logged, and the IoU of each class is returned as ``<class>_IoU``
+    (``nan`` for a class absent from ground truth and prediction).
 
     A sample without ``pred_sem_seg`` but with ``pred_panoptic_seg`` is scored on the semantic
     map derived from the panoptic one (:func:`panoptic_to_semantic`: void counts as a miss), so
@@ -97,7 +98,7 @@ class MultiTaskSemSegMetric(SemSegMetric):
                 mmcv.imwrite(labels.astype(np.uint8), osp.join(self.png_dir, stem + '.png'))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        """``mIoU``, ``mAcc``, ``OA`` in percent (2 decimals, as mmdet)."""
+        """``mIoU``, ``mAcc``, ``OA`` and ``<class>_IoU`` in percent (2 decimals, as mmdet)."""
         num_skipped, self._num_skipped = self._num_skipped, 0
         if self.format_only:
             MMLogger.get_current_instance().info(f'semantic PNGs are saved to {self.png_dir}')
@@ -115,5 +116,11 @@ class MultiTaskSemSegMetric(SemSegMetric):
         # mmdet's aAcc averages the per-class accuracies (= mAcc); OA pools all pixels
         intersect = sum(result['area_intersect'] for result in results).sum()
         labelled = sum(result['area_label'] for result in results).sum()
+        union = sum(result['area_union'] for result in results)
+        per_class = {
+            f'{name}_IoU': round(100 * float(i / u), 2) if u > 0 else float('nan')
+            for name, i, u in zip(self.dataset_meta['classes'],
+                                  sum(result['area_intersect'] for result in results), union)
+        }
         return dict(mIoU=float(metrics['mIoU']), mAcc=float(metrics['mAcc']),
-                    OA=round(100 * float(intersect / labelled), 2))
+                    OA=round(100 * float(intersect / labelled), 2), **per_class)
