@@ -1,112 +1,236 @@
-"""Learning benchmark on the embedded synthetic dataset: PMTSeg vs Mask2Former-EF vs optical-only.
+"""Learning benchmark on the embedded synthetic dataset: any list of configs, same budget, seeds.
 
-One command generates the dataset, trains every model with the same small CPU budget (the tiny
-configs), evaluates all three tasks and repeats over seeds; it prints one table of mean ± std.
+One command generates the dataset, trains every config with the same small CPU budget,
+evaluates all three tasks on the val split (all images, then per optical condition: clear, dark,
+fog) and repeats over seeds; it prints mean ± std tables (overall, per condition, per class).
+By default it compares PMTSeg, Mask2Former-EF and optical-only Mask2Former (the tiny configs);
+``--configs`` runs any others the same way (the ablations in ``configs/ablations/``).
 
     python tools/analysis_tools/benchmark_synthetic.py --work-dir work_dirs/benchmark \
-        --iters 300 --seeds 0 1 2
+        --iters 1000 --seeds 0 1 2 --jobs 2
+    python tools/analysis_tools/benchmark_synthetic.py --seeds 0 \
+        --configs configs/ablations/pmtseg_r18-tiny_tab4-*.py
+
+``--jobs 2`` trains two runs side by side with one thread each (on 2 cores that is ~1.7x the
+throughput of one run with two threads). Results go to ``WORK_DIR/results.{json,md}``; a run
+whose ``metrics.json`` exists is not trained again, so an interrupted benchmark resumes.
 """
 import argparse
 import json
+import os
 import os.path as osp
 import time
-from typing import Dict, List
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 
-import pmtseg_mm  # noqa: F401
-from pmtseg_mm.datasets.synthetic import generate_synthetic
-
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY = 'r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
 MODELS = {
-    'PMTSeg': 'configs/pmtseg/pmtseg_r18-tiny_1xb4-300it_synthetic-depth-128x128.py',
-    'Mask2Former-EF': 'configs/baselines/mask2former-ef_r18-tiny_1xb4-300it_synthetic-depth-128x128.py',
-    'Mask2Former (optical)':
-    'configs/baselines/mask2former-optical_r18-tiny_1xb4-300it_synthetic-depth-128x128.py',
+    'PMTSeg': f'configs/pmtseg/pmtseg_{TINY}',
+    'Mask2Former-EF': f'configs/baselines/mask2former-ef_{TINY}',
+    'Mask2Former (optical)': f'configs/baselines/mask2former-optical_{TINY}',
 }
 COLUMNS = {
-    'PQ': 'panoptic/PQ', 'SQ': 'panoptic/SQ', 'RQ': 'panoptic/RQ', 'AP': 'instance/segm_mAP',
+    'PQ': 'panoptic/PQ', 'PQ_th': 'panoptic/PQ_th', 'PQ_st': 'panoptic/PQ_st',
+    'SQ': 'panoptic/SQ', 'RQ': 'panoptic/RQ', 'AP': 'instance/segm_mAP',
     'AP50': 'instance/segm_mAP_50', 'AP75': 'instance/segm_mAP_75', 'mIoU': 'semantic/mIoU',
     'mAcc': 'semantic/mAcc', 'OA': 'semantic/OA'
 }
+CONDITIONS = ('clear', 'dark', 'fog')
+CONDITION_COLUMNS = {'PQ': 'panoptic/PQ', 'mIoU': 'semantic/mIoU'}
+# per-class keys of the metrics (MultiTask* metrics, classwise)
+CLASS_KEYS = {'PQ': 'panoptic/{}_PQ', 'IoU': 'semantic/{}_IoU', 'AP': 'instance/segm_{}_AP'}
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--configs', nargs='+', help='configs to compare (default: PMTSeg, '
+                        'Mask2Former-EF, optical-only Mask2Former, tiny)')
+    parser.add_argument('--names', nargs='+', help='table names of --configs (default: stems)')
     parser.add_argument('--work-dir', default='work_dirs/benchmark_synthetic')
-    parser.add_argument('--data-root', default='data/synthetic_depth_benchmark')
+    parser.add_argument('--data-root', default='data/synthetic_depth')
     parser.add_argument('--num-train', type=int, default=400)
     parser.add_argument('--num-val', type=int, default=100)
     parser.add_argument('--data-seed', type=int, default=0)
-    parser.add_argument('--iters', type=int, default=300)
+    parser.add_argument('--iters', type=int, help='training iterations (default: the configs\')')
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--models', nargs='+', choices=list(MODELS), default=list(MODELS))
-    return parser.parse_args()
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='runs trained side by side (threads are split between them)')
+    parser.add_argument('--threads', type=int, default=2, help='CPU threads in all')
+    args = parser.parse_args(argv)
+    if args.configs is None:
+        args.names, args.configs = list(MODELS), list(MODELS.values())
+    elif args.names is None:
+        args.names = [osp.splitext(osp.basename(c))[0] for c in args.configs]
+    if len(args.names) != len(args.configs) or len(set(args.names)) != len(args.names):
+        parser.error(f'--names must give one distinct name per config, got {args.names}')
+    for config in args.configs:
+        if not osp.isfile(config):
+            parser.error(f'config file {config!r} does not exist')
+    if args.jobs < 1 or args.threads < 1:
+        parser.error('--jobs and --threads must be >= 1')
+    return args
 
 
-def build_cfg(config: str, args: argparse.Namespace, seed: int, work_dir: str) -> Config:
+def condition_subsets(data_root: str) -> Dict[str, Tuple[str, int]]:
+    """Write ``annotations/{panoptic,instances}_val_<condition>.json`` (val images of one optical
+    condition) and return ``{condition: (panoptic json name, number of images)}``."""
+    from pmtseg_mm.datasets.coco_format import atomic_write_json
+    ann_dir = osp.join(data_root, 'annotations')
+    subsets = {}
+    for kind in ('panoptic', 'instances'):
+        with open(osp.join(ann_dir, f'{kind}_val.json')) as f:
+            full = json.load(f)
+        for cond in CONDITIONS:
+            ids = {img['id'] for img in full['images'] if img.get('condition') == cond}
+            if not ids:
+                continue
+            subset = dict(full, images=[i for i in full['images'] if i['id'] in ids],
+                          annotations=[a for a in full['annotations'] if a['image_id'] in ids])
+            name = f'{kind}_val_{cond}.json'
+            atomic_write_json(osp.join(ann_dir, name), subset)
+            subsets.setdefault(cond, (f'panoptic_val_{cond}.json', len(ids)))
+    return subsets
+
+
+def build_cfg(config: str, args: argparse.Namespace, seed: int, work_dir: str):
+    """The config with this benchmark's data root, batch size, budget and seed."""
+    from mmengine.config import Config
     cfg = Config.fromfile(config)
     root = args.data_root.rstrip('/') + '/'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = root
-        cfg[loader].num_workers = 2
+        cfg[loader].num_workers = 1
+        cfg[loader].persistent_workers = True
     cfg.train_dataloader.batch_size = args.batch_size
     for evaluator in cfg.test_evaluator:
         if 'ann_file' in evaluator:
             evaluator.ann_file = root + 'annotations/' + osp.basename(evaluator.ann_file)
         if 'seg_prefix' in evaluator:
             evaluator.seg_prefix = root + 'annotations/panoptic_val/'
-    cfg.train_cfg.max_iters = args.iters
-    cfg.train_cfg.val_interval = args.iters + 1  # evaluate once, after training
-    cfg.param_scheduler = dict(type='MultiStepLR', begin=0, end=args.iters, by_epoch=False,
-                               milestones=[int(args.iters * 0.89)], gamma=0.1)
-    cfg.default_hooks.checkpoint.interval = args.iters
+    if args.iters is not None:  # scale the configs' milestones to the new budget
+        old = cfg.train_cfg.max_iters
+        schedulers = cfg.param_scheduler
+        for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
+            if 'milestones' in sched:
+                sched.milestones = [round(m * args.iters / old) for m in sched.milestones]
+            sched.end = args.iters
+        cfg.train_cfg.max_iters = args.iters
+    iters = cfg.train_cfg.max_iters
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None  # tested once, after training
+    cfg.train_cfg.pop('val_interval', None)
+    cfg.default_hooks.checkpoint.interval = iters
+    cfg.default_hooks.checkpoint.max_keep_ckpts = 1
     cfg.default_hooks.logger.interval = 50
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.work_dir = work_dir
     return cfg
 
 
-def format_table(results: Dict[str, List[Dict[str, float]]]) -> str:
-    lines = ['| model | ' + ' | '.join(COLUMNS) + ' |', '|---' * (len(COLUMNS) + 1) + '|']
-    for name, runs in results.items():
-        cells = []
-        for col in COLUMNS:
-            values = np.array([r[col] for r in runs], dtype=float)
-            cells.append(f'{values.mean():.1f} ± {values.std():.1f}')
-        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
+def run_one(job: Tuple[str, str, int, argparse.Namespace, Dict[str, Tuple[str, int]],
+                       int]) -> Dict[str, dict]:
+    """Train one config with one seed, test it on all val images and per condition."""
+    name, config, seed, args, subsets, threads = job
+    import torch
+    torch.set_num_threads(threads)
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
 
-
-def main() -> None:
-    args = parse_args()
+    import pmtseg_mm  # noqa: F401
     init_default_scope('mmdet')
+    work_dir = osp.join(args.work_dir, name.replace(' ', '_').replace('(', '').replace(')', ''),
+                        f'seed{seed}')
+    done = osp.join(work_dir, 'metrics.json')
+    if osp.exists(done):
+        with open(done) as f:
+            return json.load(f)
     start = time.time()
+    cfg = build_cfg(config, args, seed, work_dir)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    result = dict(all=runner.test(), train_s=time.time() - start)
+    checkpoint = osp.join(work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    for cond, (ann_name, _) in subsets.items():
+        sub = build_cfg(config, args, seed, osp.join(work_dir, cond))
+        sub.test_dataloader.dataset.ann_file = 'annotations/' + ann_name
+        sub.test_evaluator = [
+            dict(e, ann_file=osp.join(osp.dirname(e.ann_file), ann_name)) for e in sub.test_evaluator
+            if e.type.endswith('PanopticMetric')] + [
+            e for e in sub.test_evaluator if e.type.endswith('SemSegMetric')]
+        sub.load_from = checkpoint
+        result[cond] = Runner.from_cfg(sub).test()
+    result['wall_s'] = time.time() - start
+    result = json.loads(json.dumps(result, default=float))
+    with open(done, 'w') as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def mean_std(values: List[float]) -> str:
+    values = np.asarray(values, dtype=float)
+    return f'{values.mean():.1f} ± {values.std():.1f}' if len(values) > 1 else f'{values[0]:.1f}'
+
+
+def format_tables(runs: Dict[str, List[dict]], classes: Sequence[str]) -> str:
+    """Markdown tables: overall, per condition (PQ, mIoU), per class (PQ, IoU, AP)."""
+    out = ['| model | ' + ' | '.join(COLUMNS) + ' |', '|---' * (len(COLUMNS) + 1) + '|']
+    for name, results in runs.items():
+        cells = [mean_std([r['all'][key] for r in results]) for key in COLUMNS.values()]
+        out.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    heads = [f'{m} {c}' for c in CONDITIONS for m in CONDITION_COLUMNS]
+    out += ['', '| model | ' + ' | '.join(heads) + ' |', '|---' * (len(heads) + 1) + '|']
+    for name, results in runs.items():
+        cells = [mean_std([r[c][key] for r in results]) if c in results[0] else '–'
+                 for c in CONDITIONS for key in CONDITION_COLUMNS.values()]
+        out.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    heads = [f'{m} {c}' for c in classes for m in CLASS_KEYS]
+    out += ['', '| model | ' + ' | '.join(heads) + ' |', '|---' * (len(heads) + 1) + '|']
+    for name, results in runs.items():
+        cells = []
+        for cls in classes:
+            for key in CLASS_KEYS.values():
+                values = [r['all'].get(key.format(cls)) for r in results]
+                cells.append('–' if None in values else mean_std(values))
+        out.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(out)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    os.makedirs(args.work_dir, exist_ok=True)
+    start = time.time()
+    from pmtseg_mm.datasets.synthetic import SYNTHETIC_METAINFO, generate_synthetic
     if not osp.exists(osp.join(args.data_root, 'annotations', 'panoptic_val.json')):
         generate_synthetic(args.data_root, num_train=args.num_train, num_val=args.num_val,
                            size=128, aux='depth', seed=args.data_seed, workers=2)
-    results: Dict[str, List[Dict[str, float]]] = {name: [] for name in args.models}
-    for seed in args.seeds:
-        for name in args.models:
-            work_dir = osp.join(args.work_dir, name.replace(' ', '_').strip('()'), f'seed{seed}')
-            runner = Runner.from_cfg(build_cfg(MODELS[name], args, seed, work_dir))
-            runner.train()
-            metrics = runner.test()
-            row = {col: float(metrics[key]) for col, key in COLUMNS.items()}
-            results[name].append(row)
-            print(f'[benchmark] {name} seed {seed}: ' +
-                  ', '.join(f'{k} {v:.1f}' for k, v in row.items()), flush=True)
-    table = format_table(results)
+    subsets = condition_subsets(args.data_root)
+    threads = max(1, args.threads // args.jobs)
+    os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(threads)
+    jobs = [(name, config, seed, args, subsets, threads) for seed in args.seeds
+            for name, config in zip(args.names, args.configs)]
+    runs: Dict[str, List[dict]] = {name: [] for name in args.names}
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context('spawn')) as pool:
+        for (name, _, seed, *_), result in zip(jobs, pool.map(run_one, jobs)):
+            runs[name].append(result)
+            row = ', '.join(f'{k} {result["all"][v]:.1f}' for k, v in COLUMNS.items())
+            print(f'[benchmark] {name} seed {seed} ({result["wall_s"] / 60:.1f} min): {row}',
+                  flush=True)
     wall = time.time() - start
-    summary = (f'Synthetic optical+depth benchmark: {args.num_train} train / {args.num_val} val '
-               f'images of 128x128, {args.iters} iterations at batch {args.batch_size}, seeds '
-               f'{args.seeds}; mean ± std over seeds; wall time {wall / 60:.1f} min\n\n{table}')
+    iters = 'config' if args.iters is None else args.iters
+    counts = ', '.join(f'{c} {n}' for c, (_, n) in subsets.items())
+    summary = (f'Synthetic optical+depth benchmark ({args.data_root}): {args.num_train} train / '
+               f'{args.num_val} val images of 128x128 (val conditions: {counts}), {iters} '
+               f'iterations at batch {args.batch_size}, seeds {args.seeds}, {args.jobs} job(s) x '
+               f'{threads} thread(s); mean ± std over seeds; wall time {wall / 60:.1f} min\n\n'
+               + format_tables(runs, SYNTHETIC_METAINFO['classes']))
     print(summary)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
-        json.dump(dict(args=vars(args), results=results, wall_s=wall), f, indent=1)
+        json.dump(dict(args={k: v for k, v in vars(args).items()}, runs=runs, wall_s=wall), f,
+                  indent=1)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(summary + '\n')
 
