@@ -34,5 +34,6 @@ def _check_versions() -> None:
 _check_versions()
 
 from . import datasets, engine, evaluation, models, utils, visualization  # noqa: E402,F401  (registers)
+from . import registry, segmentation  # noqa: E402,F401  (the same parts in mmseg's registries)
 
 __all__ = ['__version__']
