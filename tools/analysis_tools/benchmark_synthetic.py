@@ -63,7 +63,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=2, help='CPU threads in all')
     args = parser.parse_args(argv)
     if args.configs is None:
-        args.names, args.configs = list(MODELS), list(MODELS.values())
+        args.configs = [osp.join(ROOT, config) for config in MODELS.values()]
+        args.names = args.names or list(MODELS)
     elif args.names is None:
         args.names = [osp.splitext(osp.basename(c))[0] for c in args.configs]
     if len(args.names) != len(args.configs) or len(set(args.names)) != len(args.names):
@@ -213,12 +214,21 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     jobs = [(name, config, seed, args, subsets, threads) for seed in args.seeds
             for name, config in zip(args.names, args.configs)]
     runs: Dict[str, List[dict]] = {name: [] for name in args.names}
+    failed = []
     with ProcessPoolExecutor(args.jobs, mp_context=get_context('spawn')) as pool:
-        for (name, _, seed, *_), result in zip(jobs, pool.map(run_one, jobs)):
+        futures = [pool.submit(run_one, job) for job in jobs]
+        for (name, config, seed, *_), future in zip(jobs, futures):
+            try:
+                result = future.result()
+            except Exception as exc:  # one broken config must not lose the other runs
+                failed.append(f'{name} seed {seed} ({config}): {type(exc).__name__}: {exc}')
+                print(f'[benchmark] FAILED {failed[-1]}', flush=True)
+                continue
             runs[name].append(result)
             row = ', '.join(f'{k} {result["all"][v]:.1f}' for k, v in COLUMNS.items())
             print(f'[benchmark] {name} seed {seed} ({result["wall_s"] / 60:.1f} min): {row}',
                   flush=True)
+    runs = {name: results for name, results in runs.items() if results}
     wall = time.time() - start
     iters = 'config' if args.iters is None else args.iters
     counts = ', '.join(f'{c} {n}' for c, (_, n) in subsets.items())
@@ -233,6 +243,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                   indent=1)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(summary + '\n')
+    if failed:
+        raise SystemExit('benchmark_synthetic: failed runs:\n' + '\n'.join(failed))
 
 
 if __name__ == '__main__':

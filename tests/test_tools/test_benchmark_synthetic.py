@@ -1,0 +1,77 @@
+"""tools/analysis_tools/benchmark_synthetic.py without training: subsets, configs, tables, args."""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+
+from pmtseg_mm.datasets.synthetic import SYNTHETIC_METAINFO, generate_synthetic
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+_spec = importlib.util.spec_from_file_location(
+    'benchmark_synthetic', osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_synthetic.py'))
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def test_condition_subsets_partition_val(tmp_path):
+    root = str(tmp_path / 'data')
+    summary = generate_synthetic(root, num_train=1, num_val=24, size=32, seed=1, progress=False)
+    subsets = bench.condition_subsets(root)
+    counts = {c: n for c, (_, n) in subsets.items()}
+    assert counts == {c: n for c, n in summary['val']['conditions'].items() if n}
+    seen = []
+    for cond, (name, n) in subsets.items():
+        for kind in ('panoptic', 'instances'):
+            with open(osp.join(root, 'annotations', name.replace('panoptic', kind))) as f:
+                sub = json.load(f)
+            assert len(sub['images']) == n and {i['condition'] for i in sub['images']} == {cond}
+            ids = {i['id'] for i in sub['images']}
+            assert sub['annotations'] and all(a['image_id'] in ids for a in sub['annotations'])
+        seen += sorted(ids)
+    assert sorted(seen) == list(range(24))  # every val image in exactly one subset
+
+
+def test_build_cfg_budget_and_data(tmp_path):
+    args = bench.parse_args(['--iters', '500', '--data-root', 'data/x', '--batch-size', '2'])
+    cfg = bench.build_cfg(args.configs[0], args, seed=3, work_dir=str(tmp_path))
+    assert cfg.train_cfg.max_iters == 500 and cfg.param_scheduler.end == 500
+    assert cfg.param_scheduler.milestones == [445, 480]  # 0.89 and 0.96 of the budget
+    assert cfg.val_cfg is None and cfg.randomness.seed == 3
+    assert cfg.train_dataloader.batch_size == 2
+    assert cfg.test_dataloader.dataset.data_root == 'data/x/'
+    assert [e.get('ann_file') for e in cfg.test_evaluator] == [
+        'data/x/annotations/panoptic_val.json', 'data/x/annotations/instances_val.json', None]
+
+
+def test_tables():
+    def run(pq):
+        metrics = {key: pq for key in bench.COLUMNS.values()}
+        metrics.update({key.format(c): pq for c in ('building', 'tree') for key in
+                        bench.CLASS_KEYS.values()})
+        return dict(all=metrics, clear=metrics, dark=metrics)
+
+    text = bench.format_tables({'A': [run(40.0), run(50.0)], 'B': [run(10.0)]},
+                               ('building', 'tree'))
+    lines = text.splitlines()
+    assert lines[2].startswith('| A | 45.0 ± 5.0 |') and lines[3].startswith('| B | 10.0 |')
+    assert '| A | 45.0 ± 5.0 | 45.0 ± 5.0 | 45.0 ± 5.0 | 45.0 ± 5.0 | – | – |' in lines
+    assert lines[-2].count('45.0 ± 5.0') == 6
+
+
+@pytest.mark.parametrize('argv, words', [
+    (['--configs', 'no/such.py'], "config file 'no/such.py' does not exist"),
+    (['--names', 'a', 'b'], 'one distinct name per config'),
+    (['--jobs', '0'], '--jobs and --threads must be >= 1'),
+])
+def test_bad_arguments(argv, words, capsys):
+    with pytest.raises(SystemExit):
+        bench.parse_args(argv)
+    assert words in capsys.readouterr().err
+
+
+def test_default_models_exist():
+    assert list(bench.MODELS) == ['PMTSeg', 'Mask2Former-EF', 'Mask2Former (optical)']
+    for config in bench.MODELS.values():
+        assert osp.isfile(osp.join(ROOT, config))
+    assert len(SYNTHETIC_METAINFO['classes']) == 6
