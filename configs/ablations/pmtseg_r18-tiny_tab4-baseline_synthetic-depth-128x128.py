@@ -2,7 +2,7 @@
 # optical + depth channels), no L_TMAA, no TMSF (one pixel decoder: SumFusionNeck with one
 # input), no PSH (plain learned queries trained on panoptic targets, one pass post-processed into
 # the three outputs). Same decoder depth, queries and schedule as the tiny PMTSeg.
-_base_ = '../pmtseg/pmtseg_r18-tiny_1xb4-300it_synthetic-depth-128x128.py'
+_base_ = '../pmtseg/pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
 model = dict(
     backbone=dict(in_channels=(4, ), backbones=[{{_base_.r18}}]),
     tmaa_loss=None,

@@ -1,7 +1,7 @@
 # Extra Table IV row (not in the paper): two backbones summed before one pixel decoder, without
 # L_TMAA, TMSF or PSH. Between the baseline (early fusion) and "+TMAA" it separates the effect of
 # a second backbone from that of the alignment loss.
-_base_ = '../pmtseg/pmtseg_r18-tiny_1xb4-300it_synthetic-depth-128x128.py'
+_base_ = '../pmtseg/pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
 model = dict(
     tmaa_loss=None,
     neck=dict(_delete_=True, type='SumFusionNeck', num_modalities=2,

@@ -1,7 +1,7 @@
 # Table VIII "NIR" (here the auxiliary modality, depth): PMTSeg trained and tested on depth alone -
 # one backbone, TMSF passes its pixel-decoder output through, L_TMAA is 0, PSH unchanged. No
 # photometric augmentation (the base applies it to optical only).
-_base_ = '../pmtseg/pmtseg_r18-tiny_1xb4-300it_synthetic-depth-128x128.py'
+_base_ = '../pmtseg/pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
 modalities = dict(depth=dict(channels=1))
 model = dict(
     data_preprocessor=dict(modality_channels=(1, ), mean=[_base_.modality_mean[1]],

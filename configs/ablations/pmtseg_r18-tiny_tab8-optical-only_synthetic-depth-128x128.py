@@ -1,7 +1,7 @@
 # Table VIII "Optical": PMTSeg trained and tested on the optical modality alone - one backbone,
 # TMSF passes its pixel-decoder output through (nothing to fuse), L_TMAA is 0 (no modality
 # pair), PSH unchanged.
-_base_ = '../pmtseg/pmtseg_r18-tiny_1xb4-300it_synthetic-depth-128x128.py'
+_base_ = '../pmtseg/pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
 modalities = dict(optical=dict(channels=3))
 model = dict(
     data_preprocessor=dict(modality_channels=(3, ), mean=[[123.675, 116.28, 103.53]],

@@ -1,3 +1,3 @@
 # L_TMAA on the deepest backbone level only (stride 32) instead of all four levels.
-_base_ = '../pmtseg/pmtseg_r18-tiny_1xb4-300it_synthetic-depth-128x128.py'
+_base_ = '../pmtseg/pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
 model = dict(tmaa_loss=dict(levels=(3, )))
