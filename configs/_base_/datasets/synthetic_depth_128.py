@@ -2,6 +2,7 @@
 # Generate it with:
 #   python tools/dataset_converters/synthetic.py --out data/synthetic_depth --num-train 400 \
 #       --num-val 100 --size 128 --aux depth --seed 0
+_base_ = ['./multitask_evaluator.py']
 dataset_type = 'SyntheticRSDataset'
 data_root = 'data/synthetic_depth/'
 aux_modality = 'depth'
@@ -80,12 +81,12 @@ val_dataloader = dict(
         backend_args=backend_args))
 test_dataloader = val_dataloader
 
-# all nine metrics in one loop: PQ/SQ/RQ, AP/AP50/AP75, mIoU/mAcc/OA
+# all nine metrics in one loop with the package's fixed metrics (multitask_evaluator.py)
 val_evaluator = [
-    dict(type='MultiTaskCocoPanopticMetric', ann_file=data_root + 'annotations/panoptic_val.json',
+    dict(_base_.val_evaluator[0], ann_file=data_root + 'annotations/panoptic_val.json',
          seg_prefix=data_root + 'annotations/panoptic_val/', backend_args=backend_args),
-    dict(type='MultiTaskCocoMetric', ann_file=data_root + 'annotations/instances_val.json',
+    dict(_base_.val_evaluator[1], ann_file=data_root + 'annotations/instances_val.json',
          backend_args=backend_args),
-    dict(type='MultiTaskSemSegMetric'),
+    _base_.val_evaluator[2],
 ]
 test_evaluator = val_evaluator

@@ -3,6 +3,7 @@
 #   python tools/dataset_converters/ubcv2.py \
 #       --src data/raw/UBC_v2.0/multi-modal_fine-grained_building_roof_instance_segmentation \
 #       --out data/ubcv2 --workers 8
+_base_ = ['./multitask_evaluator.py']
 dataset_type = 'UBCV2Dataset'
 data_root = 'data/ubcv2/'
 aux_modality = 'sar'
@@ -87,13 +88,12 @@ val_dataloader = dict(
         backend_args=backend_args))
 test_dataloader = val_dataloader
 
-# all nine metrics in one loop: PQ/SQ/RQ, AP/AP50/AP75, mIoU/mAcc/OA
+# all nine metrics in one loop with the package's fixed metrics (multitask_evaluator.py)
 val_evaluator = [
-    dict(type='CocoPanopticMetric', ann_file=data_root + 'annotations/panoptic_val.json',
-         seg_prefix=data_root + 'annotations/panoptic_val/', prefix='panoptic',
+    dict(_base_.val_evaluator[0], ann_file=data_root + 'annotations/panoptic_val.json',
+         seg_prefix=data_root + 'annotations/panoptic_val/', backend_args=backend_args),
+    dict(_base_.val_evaluator[1], ann_file=data_root + 'annotations/instances_val.json',
          backend_args=backend_args),
-    dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json', metric='segm',
-         prefix='instance', backend_args=backend_args),
-    dict(type='SemSegMetric', iou_metrics=['mIoU'], prefix='semantic'),
+    _base_.val_evaluator[2],
 ]
 test_evaluator = val_evaluator

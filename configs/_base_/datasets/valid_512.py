@@ -1,6 +1,7 @@
 # VALID virtual aerial, optical + depth, resized 1024 -> 512; train 3345, val 1115, test 2230
 # (the paper reports the test split). Prepare it with (docs/dataset_prepare.md):
 #   python tools/dataset_converters/valid.py --src data/raw/VALID --out data/valid --workers 8
+_base_ = ['./multitask_evaluator.py']
 dataset_type = 'VALIDDataset'
 data_root = 'data/valid/'
 aux_modality = 'depth'
@@ -102,20 +103,18 @@ test_dataloader = dict(
         pipeline=test_pipeline,
         backend_args=backend_args))
 
-# all nine metrics in one loop: PQ/SQ/RQ, AP/AP50/AP75, mIoU/mAcc/OA
+# all nine metrics in one loop with the package's fixed metrics (multitask_evaluator.py)
 val_evaluator = [
-    dict(type='CocoPanopticMetric', ann_file=data_root + 'annotations/panoptic_val.json',
-         seg_prefix=data_root + 'annotations/panoptic_val/', prefix='panoptic',
+    dict(_base_.val_evaluator[0], ann_file=data_root + 'annotations/panoptic_val.json',
+         seg_prefix=data_root + 'annotations/panoptic_val/', backend_args=backend_args),
+    dict(_base_.val_evaluator[1], ann_file=data_root + 'annotations/instances_val.json',
          backend_args=backend_args),
-    dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json', metric='segm',
-         prefix='instance', backend_args=backend_args),
-    dict(type='SemSegMetric', iou_metrics=['mIoU'], prefix='semantic'),
+    _base_.val_evaluator[2],
 ]
 test_evaluator = [
-    dict(type='CocoPanopticMetric', ann_file=data_root + 'annotations/panoptic_test.json',
-         seg_prefix=data_root + 'annotations/panoptic_test/', prefix='panoptic',
+    dict(_base_.val_evaluator[0], ann_file=data_root + 'annotations/panoptic_test.json',
+         seg_prefix=data_root + 'annotations/panoptic_test/', backend_args=backend_args),
+    dict(_base_.val_evaluator[1], ann_file=data_root + 'annotations/instances_test.json',
          backend_args=backend_args),
-    dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_test.json', metric='segm',
-         prefix='instance', backend_args=backend_args),
-    dict(type='SemSegMetric', iou_metrics=['mIoU'], prefix='semantic'),
+    _base_.val_evaluator[2],
 ]
