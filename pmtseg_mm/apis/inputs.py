@@ -22,7 +22,7 @@ _ANNOTATION_LOADERS = ('LoadPanopticAnnotations', 'LoadAnnotations')
 
 def find_config(name: str) -> str:
     """Path of a config given as a path or as a config name (file stem) of this repository's
-    ``configs/`` folder, e.g. ``pmtseg_r18-tiny_1xb4-300it_synthetic-depth-128x128``."""
+    ``configs/`` folder, e.g. ``pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128``."""
     if osp.isfile(name):
         return name
     package = osp.dirname(osp.dirname(osp.realpath(__file__)))
@@ -222,3 +222,16 @@ def optional_list(value: Optional[Sequence[str]]) -> Tuple[str, ...]:
     if value is None:
         return ()
     return (value, ) if isinstance(value, str) else tuple(value)
+
+
+def parse_modality_args(items: Sequence[str]) -> Dict[str, str]:
+    """Command-line ``MODALITY=PATH`` items -> ``{modality: path}`` (one clear error otherwise)."""
+    inputs: Dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition('=')
+        if not sep or not name or not path:
+            raise ValueError(f'input {item!r} must be MODALITY=PATH, e.g. optical=a.png')
+        if name in inputs:
+            raise ValueError(f'modality {name!r} is given twice')
+        inputs[name] = path
+    return inputs

@@ -1,15 +1,22 @@
 """A tiny random-weight PMTSeg inferencer shared by the inference tests (built once)."""
+import glob
+import os.path as osp
+
 import pytest
 from mmengine.config import Config
 
 from pmtseg_mm.apis import MultiModalInferencer, find_config
 
-CONFIG = 'pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128'
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: the CPU-sized PMTSeg config on the synthetic optical + depth data
+TINY = sorted(glob.glob(osp.join(ROOT, 'configs', 'pmtseg',
+                                 'pmtseg_r18-tiny_*_synthetic-depth-128x128.py')))[0]
+
 
 
 def tiny_config() -> Config:
     """The CPU-sized PMTSeg config with 16-channel ResNet-18 backbones."""
-    cfg = Config.fromfile(find_config(CONFIG))
+    cfg = Config.fromfile(find_config(TINY))
     r18 = dict(type='ResNet', depth=18, num_stages=4, out_indices=(0, 1, 2, 3), base_channels=16,
                stem_channels=16, init_cfg=None)
     cfg.model.backbone.backbones = [r18, r18]

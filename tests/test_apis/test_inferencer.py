@@ -1,4 +1,5 @@
 """MultiModalInferencer on arrays and paths, with a missing modality, and on bad inputs."""
+import glob
 import json
 import os.path as osp
 
@@ -9,6 +10,10 @@ import tifffile
 import torch
 
 from pmtseg_mm.apis import MultiModalInferencer, find_config
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY = sorted(glob.glob(osp.join(ROOT, 'configs', 'pmtseg',
+                                 'pmtseg_r18-tiny_*_synthetic-depth-128x128.py')))[0]
 
 
 def arrays(seed=0, size=(96, 112)):
