@@ -74,10 +74,9 @@ def safe_torch_load(filename: str, map_location=None) -> Any:
     """
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError,
-            TypeError) as err:
+    except Exception as err:  # noqa: BLE001  (any decoder failure of arbitrary bytes)
         text = str(err)
         found = _GLOBAL.search(text)
         if found is not None:
