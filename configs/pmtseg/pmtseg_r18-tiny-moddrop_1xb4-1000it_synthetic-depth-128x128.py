@@ -20,6 +20,8 @@ train_pipeline = [
     dict(type='RandomCrop', crop_size={{_base_.image_size}}, crop_type='absolute',
          recompute_bbox=True, allow_negative_crop=True),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5), by_mask=True),
-    dict(type='PackDetInputs', meta_keys={{_base_.meta_keys}}),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+                    'flip_direction', 'modalities', 'modality_channels', 'missing_modalities')),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
