@@ -46,8 +46,9 @@ def parse_args() -> argparse.Namespace:
 
 def metric_task(evaluator: dict) -> str:
     """The task an evaluator scores: its ``prefix`` or its class's default prefix."""
-    return evaluator.get('prefix') or getattr(METRICS.get(evaluator['type']), 'default_prefix',
-                                              None)
+    metric = evaluator['type']  # a class in Python-style configs, a registry name in classic ones
+    metric = metric if isinstance(metric, type) else METRICS.get(metric)
+    return evaluator.get('prefix') or getattr(metric, 'default_prefix', None)
 
 
 def select_tasks(cfg: Config, tasks) -> None:

@@ -1,0 +1,77 @@
+# PMTSeg (paper sec. III): two ResNet-50 (eq. 1) + TMAA (eq. 2-6, alpha = 5) + TMSF neck (eq. 7-10)
+# + prompt-driven head PSH (eq. 11-15, beta = 0.5; 3 decoder layers). Top-level configs set the
+# class counts, class_names, the preprocessor statistics and channels.
+from mmengine.config import read_base
+from mmdet.models.backbones import ResNet
+
+from pmtseg_mm.models.backbones import DualBackbone
+from pmtseg_mm.models.data_preprocessors import MultiModalDataPreprocessor
+from pmtseg_mm.models.dense_heads import PSHHead
+from pmtseg_mm.models.detectors import PMTSeg
+from pmtseg_mm.models.layers import TaskTextEncoder
+from pmtseg_mm.models.losses import TMAALoss
+from pmtseg_mm.models.necks import TMSFNeck
+from pmtseg_mm.models.seg_heads import MultiTaskFusionHead
+
+with read_base():
+    from .mask2former_head import *  # noqa: F401,F403
+
+r50 = dict(type=ResNet, depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=-1,
+           norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',
+           init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'))
+model = dict(
+    type=PMTSeg,
+    data_preprocessor=dict(
+        type=MultiModalDataPreprocessor,
+        modality_channels=(3, 1),
+        mean=[[123.675, 116.28, 103.53], [0.0]],
+        std=[[58.395, 57.12, 57.375], [1.0]],
+        bgr_to_rgb=True,
+        pad_size_divisor=32,
+        pad_mask=True,
+        mask_pad_value=0,
+        pad_seg=True,
+        seg_pad_value=255),
+    backbone=dict(type=DualBackbone, in_channels=(3, 1), backbones=[r50, r50]),
+    tmaa_loss=dict(type=TMAALoss, mode='js', tau=0.1, levels=(0, 1, 2, 3), max_points=1024,
+                   loss_weight=5.0),
+    neck=dict(
+        type=TMSFNeck,
+        in_channels=[[256, 512, 1024, 2048], [256, 512, 1024, 2048]],
+        pixel_decoder=pixel_decoder,
+        num_modalities=2,
+        out_channels=256,
+        scales=(4, 8, 16, 32),
+        num_layers=1,
+        num_heads=8,
+        ffn_channels=1024,
+        max_kv_tokens=1024),
+    panoptic_head=dict(
+        type=PSHHead,
+        in_channels=[256, 256, 256, 256],
+        feat_channels=256,
+        out_channels=256,
+        num_queries=100,
+        num_transformer_feat_level=3,
+        class_names=None,
+        prompt_mode='psh',
+        task_probs=dict(semantic=0.3, instance=0.3, panoptic=0.4),
+        contrastive_tau=0.07,
+        loss_con_weight=0.5,
+        text_encoder=dict(type=TaskTextEncoder),
+        query_generator=dict(num_layers=2, num_heads=8, pool_size=16),
+        label_encoder=dict(num_layers=2, num_heads=8),
+        enforce_decoder_input_project=False,
+        positional_encoding=dict(num_feats=128, normalize=True),
+        transformer_decoder=dict(transformer_decoder, num_layers=3),
+        loss_cls=loss_cls,
+        loss_mask=loss_mask,
+        loss_dice=loss_dice),
+    panoptic_fusion_head=dict(type=MultiTaskFusionHead, loss_panoptic=None, init_cfg=None),
+    train_cfg=mask2former_train_cfg,
+    test_cfg=dict(
+        tasks=('semantic', 'instance', 'panoptic'),
+        max_per_image=100,
+        iou_thr=0.8,
+        filter_low_score=True),
+    init_cfg=None)

@@ -1,0 +1,28 @@
+# Paper IV-C: AdamW, lr 1e-4, weight decay 0.05 (Mask2Former's recipe, iteration based).
+# Top-level configs set max_iters (= epochs x ceil(num_train / batch)) and the milestones.
+from mmengine.optim.optimizer import OptimWrapper
+from mmengine.optim.scheduler import MultiStepLR
+from mmengine.runner.loops import IterBasedTrainLoop, TestLoop, ValLoop
+from torch.optim import AdamW
+
+max_iters = 75000
+val_interval = 5000
+embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
+optim_wrapper = dict(
+    type=OptimWrapper,
+    optimizer=dict(type=AdamW, lr=0.0001, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
+    paramwise_cfg=dict(
+        custom_keys={
+            'backbone': dict(lr_mult=0.1, decay_mult=1.0),
+            'query_embed': embed_multi,
+            'query_feat': embed_multi,
+            'level_embed': embed_multi,
+        },
+        norm_decay_mult=0.0),
+    clip_grad=dict(max_norm=0.01, norm_type=2))
+param_scheduler = dict(type=MultiStepLR, begin=0, end=max_iters, by_epoch=False,
+                       milestones=[int(max_iters * 0.89), int(max_iters * 0.96)], gamma=0.1)
+train_cfg = dict(type=IterBasedTrainLoop, max_iters=max_iters, val_interval=val_interval)
+val_cfg = dict(type=ValLoop)
+test_cfg = dict(type=TestLoop)
+auto_scale_lr = dict(enable=False, base_batch_size=16)
