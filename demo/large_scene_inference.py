@@ -33,7 +33,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', help='config file or config name (file stem under configs/)')
     parser.add_argument('inputs', nargs='*', help='MODALITY=PATH per modality of one scene')
-    parser.add_argument('--scene-list', help='text file, one scene per line: NAME MODALITY=PATH ...')
+    parser.add_argument('--scene-list',
+                        help='text file, one scene per line: NAME MODALITY=PATH ...')
     parser.add_argument('--weights', help='checkpoint (random weights without it)')
     parser.add_argument('--out-dir', default='outputs', help='output folder')
     parser.add_argument('--window', type=int, default=None,

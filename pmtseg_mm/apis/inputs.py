@@ -175,8 +175,11 @@ class ModalitySpec:
                 arrays[name] = self._check_array(name, value)
         first = next(n for n in self.names if n in arrays)
         size = arrays[first].shape[:2]
+
+        def where(name: str) -> str:
+            return paths.get(name, 'array')
+
         for name, array in arrays.items():
-            where = lambda n: paths.get(n, 'array')  # noqa: E731
             if array.shape[:2] != size:
                 raise ValueError(f"modalities differ in size: '{first}' ({where(first)}) is "
                                  f"{size[0]}x{size[1]} (HxW) but '{name}' ({where(name)}) is "

@@ -150,9 +150,9 @@ def _crop(inst, region: Tuple[int, int, int, int]) -> np.ndarray:
     out = np.zeros((region[2] - region[0], region[3] - region[1]), bool)
     inter = _intersect(inst.box, region)
     if inter is not None:
-        out[inter[0] - region[0]:inter[2] - region[0], inter[1] - region[1]:inter[3] - region[1]] = \
-            inst.mask[inter[0] - inst.box[0]:inter[2] - inst.box[0],
-                      inter[1] - inst.box[1]:inter[3] - inst.box[1]]
+        y0, x0, y1, x1 = inter
+        out[y0 - region[0]:y1 - region[0], x0 - region[1]:x1 - region[1]] = \
+            inst.mask[y0 - inst.box[0]:y1 - inst.box[0], x0 - inst.box[1]:x1 - inst.box[1]]
     return out
 
 
