@@ -2,9 +2,7 @@
 # DualBackbone with one channel group = a plain ResNet whose first conv takes ΣC channels, with
 # the torchvision RGB weights adapted to ΣC channels instead of dropped.
 # Top-level configs set num_*_classes, the preprocessor statistics and `in_channels`.
-num_things_classes = 3
-num_stuff_classes = 3
-num_classes = num_things_classes + num_stuff_classes
+_base_ = ['./mask2former_head.py']
 model = dict(
     type='Mask2Former',
     data_preprocessor=dict(
@@ -27,63 +25,15 @@ model = dict(
                  init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'))
         ]),
     panoptic_head=dict(
+        _base_.mask2former_head,
         type='Mask2FormerHead',
         in_channels=[256, 512, 1024, 2048],
         strides=[4, 8, 16, 32],
         feat_channels=256,
         out_channels=256,
-        num_things_classes=num_things_classes,
-        num_stuff_classes=num_stuff_classes,
-        num_queries=100,
-        num_transformer_feat_level=3,
-        pixel_decoder=dict(
-            type='MSDeformAttnPixelDecoder',
-            num_outs=3,
-            norm_cfg=dict(type='GN', num_groups=32),
-            act_cfg=dict(type='ReLU'),
-            encoder=dict(
-                num_layers=6,
-                layer_cfg=dict(
-                    self_attn_cfg=dict(embed_dims=256, num_heads=8, num_levels=3, num_points=4,
-                                       dropout=0.0, batch_first=True),
-                    ffn_cfg=dict(embed_dims=256, feedforward_channels=1024, num_fcs=2,
-                                 ffn_drop=0.0, act_cfg=dict(type='ReLU', inplace=True)))),
-            positional_encoding=dict(num_feats=128, normalize=True)),
-        enforce_decoder_input_project=False,
-        positional_encoding=dict(num_feats=128, normalize=True),
-        transformer_decoder=dict(
-            return_intermediate=True,
-            num_layers=9,
-            layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True),
-                cross_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True),
-                ffn_cfg=dict(embed_dims=256, feedforward_channels=2048, num_fcs=2, ffn_drop=0.0,
-                             act_cfg=dict(type='ReLU', inplace=True))),
-            init_cfg=None),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0,
-                      reduction='mean', class_weight=[1.0] * num_classes + [0.1]),
-        loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
-                       loss_weight=5.0),
-        loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
-                       naive_dice=True, eps=1.0, loss_weight=5.0)),
-    panoptic_fusion_head=dict(
-        type='MaskFormerFusionHead',
-        num_things_classes=num_things_classes,
-        num_stuff_classes=num_stuff_classes,
-        loss_panoptic=None,
-        init_cfg=None),
-    train_cfg=dict(
-        num_points=12544,
-        oversample_ratio=3.0,
-        importance_sample_ratio=0.75,
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='ClassificationCost', weight=2.0),
-                dict(type='CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
-                dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)
-            ]),
-        sampler=dict(type='MaskPseudoSampler')),
+        pixel_decoder=_base_.pixel_decoder),
+    panoptic_fusion_head=dict(_base_.mask2former_fusion_head, type='MaskFormerFusionHead'),
+    train_cfg=_base_.mask2former_train_cfg,
     test_cfg=dict(
         panoptic_on=True,
         semantic_on=False,

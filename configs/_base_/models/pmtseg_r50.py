@@ -1,25 +1,10 @@
 # PMTSeg (paper sec. III): two ResNet-50 (eq. 1) + TMAA (eq. 2-6, alpha = 5) + TMSF neck (eq. 7-10)
 # + prompt-driven head PSH (eq. 11-15, beta = 0.5; cls 2 / BCE 5 / dice 5; 3 decoder layers).
 # Top-level configs set num_*_classes, class_names, the preprocessor statistics and channels.
-num_things_classes = 3
-num_stuff_classes = 3
-num_classes = num_things_classes + num_stuff_classes
+_base_ = ['./mask2former_head.py']
 r50 = dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=-1,
            norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',
            init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'))
-pixel_decoder = dict(
-    type='MSDeformAttnPixelDecoder',
-    num_outs=3,
-    norm_cfg=dict(type='GN', num_groups=32),
-    act_cfg=dict(type='ReLU'),
-    encoder=dict(
-        num_layers=6,
-        layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=256, num_heads=8, num_levels=3, num_points=4,
-                               dropout=0.0, batch_first=True),
-            ffn_cfg=dict(embed_dims=256, feedforward_channels=1024, num_fcs=2, ffn_drop=0.0,
-                         act_cfg=dict(type='ReLU', inplace=True)))),
-    positional_encoding=dict(num_feats=128, normalize=True))
 model = dict(
     type='PMTSeg',
     data_preprocessor=dict(
@@ -39,7 +24,7 @@ model = dict(
     neck=dict(
         type='TMSFNeck',
         in_channels=[[256, 512, 1024, 2048], [256, 512, 1024, 2048]],
-        pixel_decoder=pixel_decoder,
+        pixel_decoder=_base_.pixel_decoder,
         num_modalities=2,
         out_channels=256,
         scales=(4, 8, 16, 32),
@@ -48,14 +33,11 @@ model = dict(
         ffn_channels=1024,
         max_kv_tokens=1024),
     panoptic_head=dict(
+        _base_.mask2former_head,
         type='PSHHead',
         in_channels=[256, 256, 256, 256],
         feat_channels=256,
         out_channels=256,
-        num_things_classes=num_things_classes,
-        num_stuff_classes=num_stuff_classes,
-        num_queries=100,
-        num_transformer_feat_level=3,
         class_names=None,
         prompt_mode='psh',
         task_probs=dict(semantic=0.3, instance=0.3, panoptic=0.4),
@@ -64,41 +46,9 @@ model = dict(
         text_encoder=dict(type='TaskTextEncoder'),
         query_generator=dict(num_layers=2, num_heads=8, pool_size=16),
         label_encoder=dict(num_layers=2, num_heads=8),
-        enforce_decoder_input_project=False,
-        positional_encoding=dict(num_feats=128, normalize=True),
-        transformer_decoder=dict(
-            return_intermediate=True,
-            num_layers=3,
-            layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True),
-                cross_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True),
-                ffn_cfg=dict(embed_dims=256, feedforward_channels=2048, num_fcs=2, ffn_drop=0.0,
-                             act_cfg=dict(type='ReLU', inplace=True))),
-            init_cfg=None),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0,
-                      reduction='mean', class_weight=[1.0] * num_classes + [0.1]),
-        loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
-                       loss_weight=5.0),
-        loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
-                       naive_dice=True, eps=1.0, loss_weight=5.0)),
-    panoptic_fusion_head=dict(
-        type='MultiTaskFusionHead',
-        num_things_classes=num_things_classes,
-        num_stuff_classes=num_stuff_classes,
-        loss_panoptic=None,
-        init_cfg=None),
-    train_cfg=dict(
-        num_points=12544,
-        oversample_ratio=3.0,
-        importance_sample_ratio=0.75,
-        assigner=dict(
-            type='HungarianAssigner',
-            match_costs=[
-                dict(type='ClassificationCost', weight=2.0),
-                dict(type='CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
-                dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)
-            ]),
-        sampler=dict(type='MaskPseudoSampler')),
+        transformer_decoder=dict(_base_.mask2former_head.transformer_decoder, num_layers=3)),
+    panoptic_fusion_head=dict(_base_.mask2former_fusion_head, type='MultiTaskFusionHead'),
+    train_cfg=_base_.mask2former_train_cfg,
     test_cfg=dict(
         tasks=('semantic', 'instance', 'panoptic'),
         max_per_image=100,
