@@ -24,6 +24,15 @@ MAIN = osp.join(ROOT, 'configs', 'pmtseg', 'pmtseg_r18-tiny_1xb4-1000it_syntheti
 SIZE = 64
 
 
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    """28 small models: one intra-op thread each is fastest and immune to oversubscription."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def name(path: str) -> str:
     """'tab4-tmaa' for .../pmtseg_r18-tiny_tab4-tmaa_synthetic-depth-128x128.py."""
     return osp.basename(path).split('_')[2]
