@@ -137,6 +137,16 @@ def _batch(num: int = 2) -> dict:
                 data_samples=samples)
 
 
+def test_semantic_base_matches_the_panoptic_synthetic_base():
+    seg = Config.fromfile(osp.join(ROOT, 'configs', 'mmseg', '_base_', 'datasets',
+                                   'synthetic_depth_semantic_128.py'))
+    det = Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'datasets', 'synthetic_depth_128.py'))
+    assert seg.seg_data_preprocessor.mean == det.modality_mean
+    assert seg.seg_data_preprocessor.std == det.modality_std
+    assert tuple(seg.seg_data_preprocessor.modality_channels) == tuple(det.modality_channels)
+    assert seg.seg_data_root == det.data_root and seg.seg_crop_size == det.image_size
+
+
 def test_encoder_decoder_with_concat_fusion_and_uperhead(mmseg_scope):
     cfg = Config.fromfile(TINY)
     model = MMSEG_MODELS.build(cfg.model)
@@ -175,7 +185,7 @@ def test_twenty_iterations_lower_the_loss(semantic_data, mmseg_scope):
     for _ in range(20):
         batch = pseudo_collate([dataset[i] for i in range(len(dataset))])
         log_vars = model.train_step(copy.copy(batch), optim)
-        totals.append(float(log_vars["loss"].detach()) if torch.is_tensor(log_vars["loss"]) else float(log_vars["loss"]))
+        totals.append(float(torch.as_tensor(log_vars['loss']).detach()))
         decode.append(float(log_vars['decode.loss_ce']))
     assert np.isfinite(totals).all()
     assert np.mean(totals[-4:]) < 0.8 * np.mean(totals[:4]), totals

@@ -13,8 +13,9 @@ seg_modalities = dict(optical=dict(channels=3), depth=dict(channels=1))
 seg_data_preprocessor = dict(
     type='MultiModalDataPreprocessor',
     modality_channels=(3, 1),
-    mean=[[123.675, 116.28, 103.53], [1.0001]],
-    std=[[58.395, 57.12, 57.375], [3.0328]],
+    # = configs/_base_/datasets/synthetic_depth_128.py (tests/test_interop/test_mmseg.py checks)
+    mean=[[123.675, 116.28, 103.53], [1.0171]],
+    std=[[58.395, 57.12, 57.375], [3.0499]],
     bgr_to_rgb=True,
     pad_size_divisor=32,
     pad_mask=False,
