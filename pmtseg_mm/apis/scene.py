@@ -502,7 +502,8 @@ def infer_scene(model: torch.nn.Module,
                 score_thr: float = 0.5,
                 min_area: int = 4,
                 join_iou: float = 0.5,
-                progress: bool = True) -> SceneResult:
+                progress: bool = True,
+                gdal_cache_mb: int = 64) -> SceneResult:
     """Segment one co-registered scene and write ``<out_prefix>_semantic.tif`` (uint8 class ids,
     255 = nodata), ``<out_prefix>_panoptic.tif`` (int32, mmdet encoding
     ``class + instance_id * INSTANCE_OFFSET``, ``len(classes)`` = void) - both tiled, deflate
@@ -528,6 +529,7 @@ def infer_scene(model: torch.nn.Module,
         min_area: Minimum instance area in pixels (per window).
         join_iou: Mask IoU inside the shared region to join predictions of two windows.
         progress: Show a progress bar (windows).
+        gdal_cache_mb: GDAL raster block cache in MB (GDAL's default is 5% of the RAM).
     """
     if block_size < window:
         raise ValueError(f'block_size ({block_size}) must be >= window ({window})')
@@ -537,7 +539,9 @@ def infer_scene(model: torch.nn.Module,
                          f'({num_classes}) < 255')
     out = dict(semantic=f'{out_prefix}_semantic.tif', panoptic=f'{out_prefix}_panoptic.tif',
                geojson=f'{out_prefix}_instances.geojson')
-    with SceneReader(paths, spec, missing, resample) as reader:
+    # GDAL's block cache defaults to 5% of the RAM: cap it so memory stays flat with scene size
+    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb), \
+            SceneReader(paths, spec, missing, resample) as reader:
         grid = WindowGrid(reader.height, reader.width, window, overlap)
         blocks = [(by, bx, min(by + block_size, reader.height), min(bx + block_size, reader.width))
                   for by in range(0, reader.height, block_size)
