@@ -1,6 +1,7 @@
 # VALID virtual aerial, optical + depth, resized 1024 -> 512; train 3345, val 1115, test 2230
 # (the paper reports the test split). Prepare it with (docs/dataset_prepare.md):
-#   python tools/dataset_converters/valid.py --src data/raw/VALID --out data/valid --workers 8
+#   python tools/dataset_converters/valid.py --src data/raw/VALID --ann-dir <annotation folder> \
+#       --out data/valid --workers 8
 _base_ = ['./multitask_evaluator.py']
 dataset_type = 'VALIDDataset'
 data_root = 'data/valid/'
