@@ -153,7 +153,7 @@ def run_one(job: Tuple[str, str, int, argparse.Namespace, Dict[str, Tuple[str, i
     cfg = build_cfg(config, args, seed, work_dir)
     runner = Runner.from_cfg(cfg)
     runner.train()
-    result = dict(all=runner.test(), train_s=time.time() - start)
+    result = dict(all=runner.test(), iters=cfg.train_cfg.max_iters, train_s=time.time() - start)
     checkpoint = osp.join(work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     for cond, (ann_name, _) in subsets.items():
         sub = build_cfg(config, args, seed, osp.join(work_dir, cond))
@@ -230,7 +230,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                   flush=True)
     runs = {name: results for name, results in runs.items() if results}
     wall = time.time() - start
-    iters = 'config' if args.iters is None else args.iters
+    budgets = {r.get('iters', args.iters) for results in runs.values() for r in results} - {None}
+    iters = '/'.join(map(str, sorted(budgets))) or "the configs'"
     counts = ', '.join(f'{c} {n}' for c, (_, n) in subsets.items())
     summary = (f'Synthetic optical+depth benchmark ({args.data_root}): {args.num_train} train / '
                f'{args.num_val} val images of 128x128 (val conditions: {counts}), {iters} '
