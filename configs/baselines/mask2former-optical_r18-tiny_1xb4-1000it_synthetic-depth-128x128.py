@@ -1,7 +1,7 @@
 # CPU-sized optical-only Mask2Former (ResNet-18 from scratch, 64-d): 1000 iterations.
 _base_ = [
     '../_base_/models/mask2former-ef_r18-tiny.py', '../_base_/datasets/synthetic_optical_128.py',
-    '../_base_/schedules/adamw_iter.py', 'mmdet::_base_/default_runtime.py'
+    '../_base_/schedules/adamw_1000it_tiny.py', 'mmdet::_base_/default_runtime.py'
 ]
 custom_imports = dict(imports=['pmtseg_mm'], allow_failed_imports=False)
 
@@ -26,17 +26,8 @@ model = dict(
     panoptic_fusion_head=dict(
         num_things_classes=num_things_classes, num_stuff_classes=num_stuff_classes))
 
-max_iters = 1000
-val_interval = 1000
-param_scheduler = dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False,
-                       milestones=[int(max_iters * 0.89), int(max_iters * 0.96)], gamma=0.1)
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
+val_interval = {{_base_.val_interval}}
 default_hooks = dict(
     checkpoint=dict(by_epoch=False, save_last=True, max_keep_ckpts=3, interval=val_interval),
     logger=dict(interval=50))
 log_processor = dict(by_epoch=False)
-# from scratch on a short CPU budget: twice the paper's learning rate, and no 0.1x multiplier on
-# the backbones (meant for pretrained ones)
-optim_wrapper = dict(
-    optimizer=dict(lr=2e-4),
-    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0, decay_mult=1.0)}))
