@@ -75,3 +75,19 @@ def test_default_models_exist():
     for config in bench.MODELS.values():
         assert osp.isfile(osp.join(ROOT, config))
     assert len(SYNTHETIC_METAINFO['classes']) == 6
+
+
+def test_test_twins_found_next_to_config():
+    config = osp.join(ROOT, 'configs', 'pmtseg',
+                      'pmtseg_r18-tiny-moddrop_1xb4-1000it_synthetic-depth-128x128.py')
+    twins = bench.test_twins(config)
+    assert twins == {'optical-only': config[:-3] + '_test-optical-only.py'}
+    assert bench.test_twins(osp.join(ROOT, bench.MODELS['Mask2Former (optical)'])) == {}
+    assert bench.parse_args(['--test-twins']).test_twins
+
+
+def test_twin_rows_in_tables():
+    metrics = {key: 30.0 for key in bench.COLUMNS.values()}
+    runs = {'PMTSeg': [dict(all=metrics)], 'PMTSeg [optical-only]': [dict(all=metrics)]}
+    lines = bench.format_tables(runs, ()).splitlines()
+    assert lines[3].startswith('| PMTSeg [optical-only] | 30.0 |')

@@ -11,11 +11,21 @@ By default it compares PMTSeg, Mask2Former-EF and optical-only Mask2Former (the 
     python tools/analysis_tools/benchmark_synthetic.py --seeds 0 \
         --configs configs/ablations/pmtseg_r18-tiny_tab4-*.py
 
+``--test-twins`` also tests every checkpoint with the config's ``<stem>_test-<tag>.py`` siblings
+(e.g. ``..._test-optical-only.py``: the depth declared missing), reported as rows ``NAME [tag]``:
+
+    python tools/analysis_tools/benchmark_synthetic.py --test-twins --names \
+        'PMTSeg + dropout' PMTSeg 'Mask2Former (optical)' --configs \
+        configs/pmtseg/pmtseg_r18-tiny-moddrop_1xb4-1000it_synthetic-depth-128x128.py \
+        configs/pmtseg/pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py \
+        configs/baselines/mask2former-optical_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py
+
 ``--jobs 2`` trains two runs side by side with one thread each (on 2 cores that is ~1.7x the
 throughput of one run with two threads). Results go to ``WORK_DIR/results.{json,md}``; a run
 whose ``metrics.json`` exists is not trained again, so an interrupted benchmark resumes.
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -61,6 +71,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--jobs', type=int, default=1,
                         help='runs trained side by side (threads are split between them)')
     parser.add_argument('--threads', type=int, default=2, help='CPU threads in all')
+    parser.add_argument('--test-twins', action='store_true',
+                        help="also test each checkpoint with the config's <stem>_test-<tag>.py "
+                        'siblings (rows "NAME [tag]")')
     args = parser.parse_args(argv)
     if args.configs is None:
         args.configs = [osp.join(ROOT, config) for config in MODELS.values()]
@@ -153,8 +166,34 @@ def run_one(job: Tuple[str, str, int, argparse.Namespace, Dict[str, Tuple[str, i
     cfg = build_cfg(config, args, seed, work_dir)
     runner = Runner.from_cfg(cfg)
     runner.train()
-    result = dict(all=runner.test(), iters=cfg.train_cfg.max_iters, train_s=time.time() - start)
     checkpoint = osp.join(work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    result = test_checkpoint(config, args, seed, work_dir, checkpoint, subsets)
+    result.update(iters=cfg.train_cfg.max_iters, train_s=time.time() - start)
+    if args.test_twins:
+        result['twins'] = {
+            tag: test_checkpoint(twin, args, seed, osp.join(work_dir, f'test-{tag}'), checkpoint,
+                                 subsets) for tag, twin in test_twins(config).items()}
+    result['wall_s'] = time.time() - start
+    result = json.loads(json.dumps(result, default=float))
+    with open(done, 'w') as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def test_twins(config: str) -> Dict[str, str]:
+    """``{tag: path}`` of the ``<stem>_test-<tag>.py`` configs next to ``config``."""
+    stem = osp.splitext(config)[0]
+    return {osp.splitext(path)[0][len(stem) + 6:]: path
+            for path in sorted(glob.glob(glob.escape(stem) + '_test-*.py'))}
+
+
+def test_checkpoint(config: str, args: argparse.Namespace, seed: int, work_dir: str,
+                    checkpoint: str, subsets: Dict[str, Tuple[str, int]]) -> Dict[str, dict]:
+    """Metrics of ``checkpoint`` tested with ``config``: all val images, then per condition."""
+    from mmengine.runner import Runner
+    cfg = build_cfg(config, args, seed, work_dir)
+    cfg.load_from = checkpoint
+    result = dict(all=Runner.from_cfg(cfg).test())
     for cond, (ann_name, _) in subsets.items():
         sub = build_cfg(config, args, seed, osp.join(work_dir, cond))
         sub.test_dataloader.dataset.ann_file = 'annotations/' + ann_name
@@ -164,10 +203,6 @@ def run_one(job: Tuple[str, str, int, argparse.Namespace, Dict[str, Tuple[str, i
             e for e in sub.test_evaluator if e.type.endswith('SemSegMetric')]
         sub.load_from = checkpoint
         result[cond] = Runner.from_cfg(sub).test()
-    result['wall_s'] = time.time() - start
-    result = json.loads(json.dumps(result, default=float))
-    with open(done, 'w') as f:
-        json.dump(result, f, indent=1)
     return result
 
 
@@ -225,9 +260,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 print(f'[benchmark] FAILED {failed[-1]}', flush=True)
                 continue
             runs[name].append(result)
-            row = ', '.join(f'{k} {result["all"][v]:.1f}' for k, v in COLUMNS.items())
-            print(f'[benchmark] {name} seed {seed} ({result["wall_s"] / 60:.1f} min): {row}',
-                  flush=True)
+            for tag, twin in result.get('twins', {}).items():
+                runs.setdefault(f'{name} [{tag}]', []).append(twin)
+            for tag, res in [('', result)] + [(f' [{t}]', r) for t, r in
+                                              result.get('twins', {}).items()]:
+                row = ', '.join(f'{k} {res["all"][v]:.1f}' for k, v in COLUMNS.items())
+                print(f'[benchmark] {name}{tag} seed {seed} ({result["wall_s"] / 60:.1f} min): '
+                      f'{row}', flush=True)
     runs = {name: results for name, results in runs.items() if results}
     wall = time.time() - start
     budgets = {r.get('iters', args.iters) for results in runs.values() for r in results} - {None}
