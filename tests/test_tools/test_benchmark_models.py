@@ -1,0 +1,112 @@
+"""tools/analysis_tools/benchmark_models.py: one table for tiny models, config overrides,
+pixel-decoder replacement, and one clear error per bad argument."""
+import importlib.util
+import json
+import math
+import os.path as osp
+import re
+
+import pytest
+from mmengine.config import ConfigDict
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+_spec = importlib.util.spec_from_file_location(
+    'benchmark_models', osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_models.py'))
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+PMTSEG = 'configs/pmtseg/pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
+M2F = 'configs/baselines/mask2former-ef_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
+LAYERS = 'model.neck.pixel_decoder.encoder.num_layers'
+
+
+def test_table_one_row_per_config(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # configs resolve against the repository root from any cwd
+    out = tmp_path / 'rows.json'
+    bench.main([M2F, PMTSEG, '--device', 'cpu', '--threads', '1', '--size', '64',
+                '--train-size', '64', '--train-batch', '1', '--repeats', '1', '--warmup', '0',
+                '--out', str(out)])
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith('| ')]
+    assert len(table) == 3  # header + one row per config
+    header = [c.strip() for c in table[0].strip('|').split('|')]
+    assert header[0] == 'model' and len(header) == 1 + len(bench.COLUMNS)
+    for i, line in enumerate(table[1:]):
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        assert cells[0] == osp.splitext(osp.basename((M2F, PMTSEG)[i]))[0]
+        for (key, _, _), cell in zip(bench.COLUMNS, cells[1:]):
+            if key == 'gflops' and cell.startswith('n/a (jit trace failed: ValueError: '
+                                                   'ScaleFusion'):
+                # TMSFNeck's shape check (a set of traced shapes) does not trace yet
+                assert i == 1
+                continue
+            match = re.fullmatch(r'([0-9.e+-]+) \(×([0-9.]+)\)', cell)
+            assert match, cell
+            value, ratio = float(match.group(1)), float(match.group(2))
+            assert math.isfinite(value) and value > 0 and ratio > 0
+            if i == 0:
+                assert match.group(2) == '1.00'
+    rows = json.loads(out.read_text())['rows']
+    assert [r['name'] for r in rows] == [table[1].split('|')[1].strip(),
+                                         table[2].split('|')[1].strip()]
+    m2f, pmtseg = rows
+    assert pmtseg['params_ratio'] == pytest.approx(pmtseg['params_m'] / m2f['params_m'])
+    assert m2f['params_m'] < pmtseg['params_m'] < 20  # tiny models: two backbones vs one
+
+
+def test_override_changes_the_model():
+    name, cfg = bench.load_config(f'{PMTSEG}@{LAYERS}=2,model.neck.max_kv_tokens=128')
+    assert name == (osp.splitext(osp.basename(PMTSEG))[0]
+                    + f'@{LAYERS}=2,model.neck.max_kv_tokens=128')
+    assert cfg.model.neck.pixel_decoder.encoder.num_layers == 2
+    assert cfg.model.neck.max_kv_tokens == 128
+    _, base = bench.load_config(PMTSEG)
+    assert base.model.neck.pixel_decoder.encoder.num_layers == 1
+    one, two = (bench.num_params(bench.build_model(c, 'cpu')) for c in (base, cfg))
+    assert two > one  # a second encoder layer of the pixel decoder of each modality
+    # values as --cfg-options parses them; commas inside brackets belong to the value
+    path, overrides = bench.split_spec('a.py@model.test_cfg.tasks=(semantic,panoptic),x.y=1,2')
+    assert path == 'a.py' and overrides == [('model.test_cfg.tasks', '(semantic,panoptic)'),
+                                            ('x.y', '1,2')]
+    _, cfg = bench.load_config(f'{PMTSEG}@model.test_cfg.tasks=(semantic,panoptic)')
+    assert tuple(cfg.model.test_cfg.tasks) == ('semantic', 'panoptic')
+
+
+def test_pixel_decoder_replacement():
+    tree = ConfigDict(
+        neck=dict(pixel_decoder=dict(type='MSDeformAttnPixelDecoder', num_outs=3)),
+        heads=[dict(type='Other', pixel_decoder=dict(type='MSDeformAttnPixelDecoder'))],
+        other=dict(type='MSDeformAttn'))
+    assert bench.replace_type(tree, 'MSDeformAttnPixelDecoder', 'Fast') == 2
+    assert tree.neck.pixel_decoder == dict(type='Fast', num_outs=3)
+    assert tree.heads[0].pixel_decoder.type == 'Fast' and tree.heads[0].type == 'Other'
+    assert tree.other.type == 'MSDeformAttn'
+    # both sides of a comparison get the same implementation (mmdet's plain one exists)
+    _, pmtseg = bench.load_config(PMTSEG, pixel_decoder='PixelDecoder')
+    _, m2f = bench.load_config(M2F, pixel_decoder='PixelDecoder')
+    assert pmtseg.model.neck.pixel_decoder.type == 'PixelDecoder'
+    assert m2f.model.panoptic_head.pixel_decoder.type == 'PixelDecoder'
+    assert 'MSDeformAttnPixelDecoder' not in str(pmtseg.model) + str(m2f.model)
+    assert m2f.model.panoptic_fusion_head.type == 'MultiTaskFusionHead'  # semantic for Mask2Former
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['missing.py'], 'config file not found: missing.py'),
+    ([f'{PMTSEG}@num_layers'], "bad override 'num_layers'"),
+    ([f'{PMTSEG}@model.neck.no_such_key=3'], 'unknown key `model.neck.no_such_key`: '
+     '`no_such_key` is not in model.neck'),
+    ([f'{M2F}@model.neck.max_kv_tokens=3'], '`neck` is not in model'),
+])
+def test_bad_specs_give_one_error(argv, message):
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        bench.main(argv + ['--device', 'cpu'])
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--skip', 'flops,speed'], "--skip: unknown part(s) ['speed']"),
+    (['--pixel-decoder', 'NoSuchDecoder'], "'NoSuchDecoder' is not a registered model type"),
+    (['--repeats', '0'], '--repeats must be >= 1'),
+])
+def test_bad_options_give_one_error(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        bench.parse_args([PMTSEG, '--device', 'cpu'] + argv)
+    assert message in capsys.readouterr().err
