@@ -69,6 +69,9 @@ def test_override_changes_the_model():
                                             ('x.y', '1,2')]
     _, cfg = bench.load_config(f'{PMTSEG}@model.test_cfg.tasks=(semantic,panoptic)')
     assert tuple(cfg.model.test_cfg.tasks) == ('semantic', 'panoptic')
+    # +KEY adds a key the config does not list (its parent must exist)
+    name, cfg = bench.load_config(f'{PMTSEG}@+model.test_cfg.new_flag=False')
+    assert cfg.model.test_cfg.new_flag is False and name.endswith('@+model.test_cfg.new_flag=False')
 
 
 def test_pixel_decoder_replacement():
@@ -95,6 +98,7 @@ def test_pixel_decoder_replacement():
     ([f'{PMTSEG}@model.neck.no_such_key=3'], 'unknown key `model.neck.no_such_key`: '
      '`no_such_key` is not in model.neck'),
     ([f'{M2F}@model.neck.max_kv_tokens=3'], '`neck` is not in model'),
+    ([f'{PMTSEG}@+model.no_such_dict.x=3'], '`no_such_dict` is not in model'),
 ])
 def test_bad_specs_give_one_error(argv, message):
     with pytest.raises(SystemExit, match=re.escape(message)):

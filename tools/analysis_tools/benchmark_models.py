@@ -11,7 +11,9 @@ inference, one for training) so one model's peak memory does not hide another's.
 
 A config is ``PATH[@KEY=VALUE,KEY=VALUE...]``: keys are full paths from the config root
 (``model.neck.pixel_decoder.encoder.num_layers=3``), values are parsed as mmengine's
-``--cfg-options`` parses them (``DictAction``); every key must already exist in the config.
+``--cfg-options`` parses them (``DictAction``); every key must already exist in the config, except
+that a key written ``+KEY`` adds a new entry to an existing dict
+(``+model.test_cfg.lowres_postprocess=False``).
 Relative paths resolve against the working directory, then the repository root.
 """
 import argparse
@@ -90,14 +92,14 @@ def split_spec(spec: str) -> Tuple[str, List[Tuple[str, str]]]:
     for i, char in enumerate(rest):
         depth += char in '([{'
         depth -= char in ')]}'
-        if char == ',' and depth == 0 and re.match(r'[A-Za-z_][\w.]*=', rest[i + 1:]):
+        if char == ',' and depth == 0 and re.match(r'\+?[A-Za-z_][\w.]*=', rest[i + 1:]):
             pieces.append(rest[start:i])
             start = i + 1
     pieces.append(rest[start:])
     overrides = []
     for piece in pieces:
         key, eq, value = piece.partition('=')
-        if not eq or not re.fullmatch(r'[A-Za-z_]\w*(\.\w+)*', key) or value == '':
+        if not eq or not re.fullmatch(r'\+?[A-Za-z_]\w*(\.\w+)*', key) or value == '':
             raise BenchmarkError(
                 f'{spec}: bad override {piece!r}; expected PATH.py@KEY=VALUE[,KEY=VALUE...] '
                 f'with KEY a dotted config path such as model.neck.max_kv_tokens')
@@ -128,7 +130,7 @@ def check_key_path(cfg: Config, key: str, spec: str) -> None:
                     f'indices 0..{len(node) - 1}' if isinstance(node, (list, tuple)) else
                     f'a {type(node).__name__} value, not a dict')
             raise BenchmarkError(f'{spec}: unknown key `{key}`: `{part}` is not in {where} '
-                                 f'(has {keys})')
+                                 f'(has {keys}; write +KEY=VALUE to add a new key)')
         done.append(part)
 
 
@@ -165,7 +167,12 @@ def load_config(spec: str, pixel_decoder: Optional[str] = None) -> Tuple[str, Co
     path, overrides = split_spec(spec)
     cfg = Config.fromfile(resolve_config_path(path))
     for key, value in overrides:
-        check_key_path(cfg, key, spec)
+        if key.startswith('+'):  # a new key: its parent must exist
+            key = key[1:]
+            if '.' in key:
+                check_key_path(cfg, key.rsplit('.', 1)[0], spec)
+        else:
+            check_key_path(cfg, key, spec)
         cfg.merge_from_dict({key: DictAction._parse_iterable(value)}, allow_list_keys=True)
     if pixel_decoder is not None:
         replace_type(cfg.model, DEFORM_DECODER, pixel_decoder)
@@ -409,6 +416,7 @@ def run_worker(args: argparse.Namespace) -> None:
 
     name, cfg = load_config(args.spec, args.pixel_decoder)
     prefix = f'{args.label} {name}'
+    log(f'{prefix}: building the model ({args.worker} worker)')
     model = build_model(cfg, args.device)
     save(params_m=num_params(model))
     reset_peak_memory(args.device)
