@@ -428,3 +428,31 @@ def test_own_pixel_decoder_for_multi_level_inputs():
     with torch.no_grad():
         cls_preds, mask_preds = head(feats, [panoptic_sample()], 'semantic')
     assert cls_preds[-1].shape == (1, 6, 7) and mask_preds[-1].shape == (1, 6, 16, 16)
+
+
+@pytest.mark.parametrize('prompt_mode', ['psh', 'lv', 'none'])
+def test_batched_task_passes_equal_per_task_passes(prompt_mode):
+    """forward_tasks decodes B images x T prompts as B·T rows sharing each image's memories;
+    row (b, t) must equal the task-t pass of image b (up to float reassociation)."""
+    head = build_head(prompt_mode=prompt_mode).eval()
+    x = neck_output()
+    samples = [panoptic_sample(), panoptic_sample()]
+    tasks = ('semantic', 'instance', 'panoptic')
+    with torch.no_grad():
+        cls_b, mask_b = head.forward_tasks(x, samples, tasks)
+        assert len(cls_b) == len(mask_b) == 3
+        assert cls_b[-1].shape == (2, 3, 6, 7) and mask_b[-1].shape == (2, 3, 6, 16, 16)
+        for t, task in enumerate(tasks):
+            cls, mask = head(x, samples, task)
+            for layer in range(3):
+                torch.testing.assert_close(cls_b[layer][:, t], cls[layer], atol=1e-5, rtol=0)
+                torch.testing.assert_close(mask_b[layer][:, t], mask[layer], atol=1e-5, rtol=0)
+                assert torch.equal(cls_b[layer][:, t].argmax(-1), cls[layer].argmax(-1))
+                assert torch.equal(mask_b[layer][:, t].argmax(1), mask[layer].argmax(1))
+        # one prompt: the same rows as forward
+        (cls_1, *_), _ = head.forward_tasks(x, samples, ['instance'])
+        torch.testing.assert_close(cls_1[:, 0], head(x, samples, 'instance')[0][0],
+                                   atol=1e-5, rtol=0)
+    for bad in (['semantic', 'semantic'], ['depth'], []):
+        with pytest.raises(ValueError, match='tasks must be distinct'):
+            head.forward_tasks(x, samples, bad)

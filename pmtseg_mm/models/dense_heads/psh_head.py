@@ -225,13 +225,15 @@ class TaskQueryGenerator(BaseModule):
         Args:
             feature (Tensor): F_T^{1/4}, (B, C_in, H, W).
             pos (Tensor): Positional encoding of the pooled grid, (B, C, h, w).
-            task_embed (Tensor): I_task, (B, C).
+            task_embed (Tensor): I_task, (B·T, C): T prompts per image, rows ordered (image,
+                task); the pooled tokens of each image are computed once for its T rows.
 
         Returns:
-            Tensor: Q_task, (B, N, C).
+            Tensor: Q_task, (B·T, N, C).
         """
         tokens = F.adaptive_avg_pool2d(feature, pos.shape[-2:]).flatten(2).transpose(1, 2)
         memory = self.input_proj(tokens) + pos.flatten(2).transpose(1, 2)
+        memory = memory.repeat_interleave(task_embed.shape[0] // feature.shape[0], dim=0)
         slots = task_embed[:, None] + self.slot_embed.weight[None]
         slots = self.layers(slots, memory)
         return torch.cat([slots, task_embed[:, None]], dim=1)
@@ -443,18 +445,50 @@ class PSHHead(Mask2FormerHead):
             raise ValueError(f'tasks must be {batch_size} names from {TASKS}, got {tasks}.')
         return tasks
 
+    def _forward_head(self, decoder_out: Tensor, mask_feature: Tensor,
+                      attn_mask_target_size: Tuple[int, int]) -> Tuple[Tensor, Tensor, Tensor]:
+        """``Mask2FormerHead._forward_head`` for B·T decoder rows ordered (image, task) on B
+        mask features: the T rows of an image are passed to mmdet as T·N queries of that image,
+        so its mask feature is shared without a copy.
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: class logits (B·T, N, num_classes + 1), mask logits
+            (B·T, N, H, W) and the cross-attention mask (B·T·num_heads, N, h·w).
+        """
+        rows, num_queries = decoder_out.shape[:2]
+        batch_size = mask_feature.shape[0]
+        num_tasks = rows // batch_size
+        cls_pred, mask_pred, attn_mask = super()._forward_head(
+            decoder_out.reshape(batch_size, num_tasks * num_queries, -1), mask_feature,
+            attn_mask_target_size)
+        # (B·heads, T·N, hw) -> (B, T, heads, N, hw) -> (B·T·heads, N, hw)
+        attn_mask = attn_mask.unflatten(0, (batch_size, self.num_heads)).unflatten(
+            2, (num_tasks, num_queries)).transpose(1, 2).flatten(0, 2)
+        return (cls_pred.reshape(rows, num_queries, -1),
+                mask_pred.reshape(rows, num_queries, *mask_pred.shape[-2:]), attn_mask)
+
     def _decode(self, x: Tuple, tasks: List[str]
                 ) -> Tuple[List[Tensor], List[Tensor], Optional[Tensor]]:
-        """Mask2Former decoding with Q_task as initial queries; also returns Q_task."""
+        """Mask2Former decoding with Q_task as initial queries; also returns Q_task.
+
+        ``tasks`` holds the prompt of each decoder row: B·T rows for B images, ordered (image,
+        task), T = len(tasks) / B. The memories, their positional encodings, the mask features
+        and the query generator's pooled tokens are computed once per image and repeated to
+        its T rows, so one call decodes T task prompts (``forward_tasks``).
+        """
         mask_features, multi_scale = self.pixel_decoder(x)
         batch_size = mask_features.shape[0]
+        num_rows = len(tasks)
+        num_tasks = num_rows // batch_size
         memories, memory_pos = [], []
         for level in range(self.num_transformer_feat_level):
             feat = multi_scale[level]
             memory = self.decoder_input_projs[level](feat).flatten(2).transpose(1, 2)
-            memories.append(memory + self.level_embed.weight[level][None, None])
+            memory = memory + self.level_embed.weight[level][None, None]
+            memories.append(memory.repeat_interleave(num_tasks, dim=0))
             pos = self.decoder_positional_encoding(None, input=feat)
-            memory_pos.append(pos.flatten(2).transpose(1, 2))
+            memory_pos.append(
+                pos.flatten(2).transpose(1, 2).repeat_interleave(num_tasks, dim=0))
 
         if self.task_conditioned:
             task_embed = self.task_embeddings(tasks, mask_features.device)
@@ -465,9 +499,9 @@ class PSHHead(Mask2FormerHead):
                                           self.decoder_positional_encoding(grid), task_embed)
         else:
             q_task = None
-        query_feat = (self.query_feat.weight[None].repeat(batch_size, 1, 1)
+        query_feat = (self.query_feat.weight[None].repeat(num_rows, 1, 1)
                       if q_task is None else q_task)
-        query_embed = self.query_embed.weight[None].repeat(batch_size, 1, 1)
+        query_embed = self.query_embed.weight[None].repeat(num_rows, 1, 1)
 
         cls_pred, mask_pred, attn_mask = self._forward_head(query_feat, mask_features,
                                                             multi_scale[0].shape[-2:])
@@ -507,6 +541,27 @@ class PSHHead(Mask2FormerHead):
         tasks = self._check_tasks(tasks, len(batch_data_samples))
         cls_preds, mask_preds, _ = self._decode(x, tasks)
         return cls_preds, mask_preds
+
+    def forward_tasks(self, x: Tuple, batch_data_samples: SampleList,
+                      tasks: Sequence[str]) -> Tuple[List[Tensor], List[Tensor]]:
+        """One decoder call for T task prompts: the B images × T tasks are B·T decoder rows
+        sharing each image's memories (see ``_decode``). Row (b, t) computes what
+        ``forward(x, batch_data_samples, tasks[t])`` computes for image b.
+
+        Args:
+            tasks (Sequence[str]): T distinct task names.
+
+        Returns:
+            tuple[list[Tensor], list[Tensor]]: class logits (B, T, N, num_classes + 1) and mask
+            logits (B, T, N, H/4, W/4) of the initial queries and of every decoder layer.
+        """
+        tasks = list(tasks)
+        if not tasks or any(t not in TASKS for t in tasks) or len(set(tasks)) != len(tasks):
+            raise ValueError(f'tasks must be distinct names from {TASKS}, got {tasks}.')
+        batch_size = len(batch_data_samples)
+        cls_preds, mask_preds, _ = self._decode(x, tasks * batch_size)
+        return ([c.unflatten(0, (batch_size, len(tasks))) for c in cls_preds],
+                [m.unflatten(0, (batch_size, len(tasks))) for m in mask_preds])
 
     def task_targets(self, batch_data_samples: SampleList,
                      tasks: Sequence[str]) -> List[InstanceData]:
