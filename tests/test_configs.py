@@ -1,6 +1,7 @@
 """Every config under configs/ parses, its model builds and its pipelines' transforms build (in
 the config's own default scope: mmdet, or mmseg for configs/mmseg/); every panoptic dataset
-config scores with the package's MultiTask* metrics."""
+config scores with the package's MultiTask* metrics; every dataset base fills the shared data
+section (multimodal_pipeline.py) and every panoptic config takes its class counts from it."""
 import glob
 import os.path as osp
 
@@ -13,8 +14,10 @@ from pmtseg_mm.utils import drop_pretrained
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)
+SHARED_DATA = osp.join(ROOT, 'configs', '_base_', 'datasets', 'multimodal_pipeline.py')
 DATASET_BASES = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '_base_', 'datasets', '*.py'))
-                       if not p.endswith('multitask_evaluator.py'))
+                       if not p.endswith(('multitask_evaluator.py', 'multimodal_pipeline.py')))
+PANOPTIC = [p for p in CONFIGS if '/mmseg/' not in p]
 MULTITASK = ['MultiTaskCocoPanopticMetric', 'MultiTaskCocoMetric', 'MultiTaskSemSegMetric']
 
 
@@ -47,8 +50,7 @@ def _evaluator_types(evaluator):
     return [e['type'] for e in (evaluator if isinstance(evaluator, list) else [evaluator])]
 
 
-@pytest.mark.parametrize('path', DATASET_BASES + [p for p in CONFIGS if '/mmseg/' not in p],
-                         ids=_ids(DATASET_BASES + [p for p in CONFIGS if '/mmseg/' not in p]))
+@pytest.mark.parametrize('path', DATASET_BASES + PANOPTIC, ids=_ids(DATASET_BASES + PANOPTIC))
 def test_panoptic_configs_use_the_multitask_metrics(path):
     """mmdet's CocoPanopticMetric/CocoMetric/SemSegMetric mis-score these datasets (aAcc = mAcc,
     in-place VOID writes, labels by order, no mIoU for baselines): only the fixed ones."""
@@ -65,3 +67,48 @@ def test_panoptic_configs_use_the_multitask_metrics(path):
         assert instance.ann_file.endswith(f'annotations/instances_{split}.json')
         root = cfg[key.replace('evaluator', 'dataloader')].dataset.data_root
         assert panoptic.ann_file.startswith(root) and instance.ann_file.startswith(root)
+
+
+def _nones(node, path=''):
+    """Paths of the None or empty-dict leaves of a config tree (the shared base's placeholders
+    left unset)."""
+    if isinstance(node, dict):
+        return [q for k, v in node.items() if k != 'backend_args'
+                for q in _nones(v, f'{path}.{k}')] or ([path] if not node else [])
+    if isinstance(node, (list, tuple)):
+        return [q for i, v in enumerate(node) for q in _nones(v, f'{path}[{i}]')]
+    return [path] if node is None else []
+
+
+@pytest.mark.parametrize('path', DATASET_BASES, ids=_ids(DATASET_BASES))
+def test_dataset_base_fills_the_shared_data_section(path):
+    """No placeholder left; the shared steps in their order; the loaders run the filled
+    pipelines (a forgotten refill would leave the shared base's placeholders in a loader)."""
+    cfg, shared = Config.fromfile(path), Config.fromfile(SHARED_DATA)
+    keys = ('train_pipeline', 'test_pipeline', 'train_dataloader', 'val_dataloader',
+            'test_dataloader', 'val_evaluator', 'test_evaluator', 'dataset_model')
+    assert [q for key in keys for q in _nones(cfg[key], key)] == []
+    for key in ('train_pipeline', 'test_pipeline'):
+        assert [t.type for t in cfg[key]] == [t.type for t in shared[key]]
+    assert cfg.train_dataloader.dataset.pipeline == cfg.train_pipeline
+    for loader in ('val_dataloader', 'test_dataloader'):
+        assert cfg[loader].dataset.pipeline == cfg.test_pipeline
+    modalities = list(cfg.train_pipeline[0].modalities)  # what LoadMultiModalImages loads
+    assert list(cfg.test_pipeline[0].modalities) == modalities
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert list(cfg[loader].dataset.modalities)[:len(modalities)] == modalities
+
+
+@pytest.mark.parametrize('path', PANOPTIC, ids=_ids(PANOPTIC))
+def test_panoptic_config_takes_the_dataset_classes(path):
+    cfg = Config.fromfile(path)
+    head, fusion = cfg.model.panoptic_head, cfg.model.panoptic_fusion_head
+    things, stuff = cfg.num_things_classes, cfg.num_stuff_classes
+    assert (head.num_things_classes, head.num_stuff_classes) == (things, stuff)
+    assert (fusion.num_things_classes, fusion.num_stuff_classes) == (things, stuff)
+    assert head.loss_cls.class_weight == [1.0] * (things + stuff) + [0.1]
+    assert len(cfg.class_names) == things + stuff
+    if head.type == 'PSHHead':
+        assert tuple(head.class_names) == tuple(cfg.class_names)
+    pre = cfg.model.data_preprocessor
+    assert pre.batch_augments[0].size == cfg.image_size

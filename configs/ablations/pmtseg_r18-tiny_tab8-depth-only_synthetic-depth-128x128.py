@@ -8,25 +8,11 @@ model = dict(
                            std=[_base_.modality_std[1]], bgr_to_rgb=False),
     backbone=dict(in_channels=(1, ), backbones=[{{_base_.r18}}]),
     neck=dict(num_modalities=1, in_channels=[[64, 128, 256, 512]]))
-train_pipeline = [
-    dict(type='LoadMultiModalImages', modalities=modalities),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomResize', scale={{_base_.image_size}}, ratio_range={{_base_.lsj_ratio_range}},
-         resize_type='Resize', keep_ratio=True),
-    dict(type='RandomCrop', crop_size={{_base_.image_size}}, crop_type='absolute',
-         recompute_bbox=True, allow_negative_crop=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5), by_mask=True),
-    dict(type='PackDetInputs', meta_keys={{_base_.meta_keys}}),
-]
-test_pipeline = [
-    dict(type='LoadMultiModalImages', modalities=modalities),
-    dict(type='Resize', scale={{_base_.image_size}}, keep_ratio=True),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'modalities',
-                    'modality_channels', 'modality_paths')),
-]
+# the base's pipelines loading depth only, without the optical photometric augmentation
+train_pipeline = [dict(t, modalities=modalities) if 'modalities' in t else t
+                  for t in _base_.train_pipeline if t.type != 'ModalityTransform']
+test_pipeline = [dict(t, modalities=modalities) if 'modalities' in t else t
+                 for t in _base_.test_pipeline]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

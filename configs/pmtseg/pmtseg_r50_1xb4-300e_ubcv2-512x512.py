@@ -2,38 +2,13 @@
 # wd 0.05, LSJ 0.1-2.0, batch 4): 300 epochs = ceil(4008 / 4) x 300 = 300600 iterations.
 _base_ = [
     '../_base_/models/pmtseg_r50.py', '../_base_/datasets/ubcv2_512.py',
-    '../_base_/schedules/adamw_iter.py', 'mmdet::_base_/default_runtime.py'
+    '../_base_/schedules/adamw_iter.py'
 ]
-custom_imports = dict(imports=['pmtseg_mm'], allow_failed_imports=False)
-
-image_size = (512, 512)
-num_things_classes = 12
-num_stuff_classes = 1
-num_classes = num_things_classes + num_stuff_classes
-model = dict(
-    data_preprocessor=dict(
-        modality_channels={{_base_.modality_channels}},
-        mean={{_base_.modality_mean}},
-        std={{_base_.modality_std}},
-        batch_augments=[
-            dict(type='BatchFixedSizePad', size=image_size, img_pad_value=0, pad_mask=True,
-                 mask_pad_value=0, pad_seg=True, seg_pad_value=255)
-        ]),
-    backbone=dict(in_channels={{_base_.modality_channels}}),
-    panoptic_head=dict(
-        num_things_classes=num_things_classes,
-        num_stuff_classes=num_stuff_classes,
-        class_names={{_base_.class_names}},
-        loss_cls=dict(class_weight=[1.0] * num_classes + [0.1])),
-    panoptic_fusion_head=dict(
-        num_things_classes=num_things_classes, num_stuff_classes=num_stuff_classes))
+model = dict(_base_.dataset_model, backbone=dict(in_channels=_base_.modality_channels),
+             panoptic_head=dict(_base_.dataset_model.panoptic_head, class_names=_base_.class_names))
 
 max_iters = 300600
 val_interval = 10020  # every 10 epochs
-param_scheduler = dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False,
-                       milestones=[int(max_iters * 0.89), int(max_iters * 0.96)], gamma=0.1)
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
-default_hooks = dict(
-    checkpoint=dict(by_epoch=False, save_last=True, max_keep_ckpts=3, interval=val_interval),
-    logger=dict(interval=50))
-log_processor = dict(by_epoch=False)
+param_scheduler = dict(end=max_iters, milestones=[int(max_iters * 0.89), int(max_iters * 0.96)])
+train_cfg = dict(max_iters=max_iters, val_interval=val_interval)
+default_hooks = dict(checkpoint=dict(interval=val_interval))

@@ -1,30 +1,19 @@
-# The synthetic dataset with the optical modality only (for the optical-only baseline).
+# The synthetic dataset with the optical modality only (for the optical-only baseline). The depth
+# folders stay in the dataset; only the optical modality is loaded.
 _base_ = './synthetic_depth_128.py'
 modalities = dict(optical=dict(channels=3))
 modality_channels = (3, )
 modality_mean = [[123.675, 116.28, 103.53]]
 modality_std = [[58.395, 57.12, 57.375]]
-train_pipeline = [
-    dict(type='LoadMultiModalImages', modalities=modalities),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
-    dict(type='ModalityTransform', modality='optical',
-         transforms=[dict(type='PhotoMetricDistortion')]),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomResize', scale={{_base_.image_size}}, ratio_range={{_base_.lsj_ratio_range}},
-         resize_type='Resize', keep_ratio=True),
-    dict(type='RandomCrop', crop_size={{_base_.image_size}}, crop_type='absolute',
-         recompute_bbox=True, allow_negative_crop=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5), by_mask=True),
-    dict(type='PackDetInputs', meta_keys={{_base_.meta_keys}}),
-]
-test_pipeline = [
-    dict(type='LoadMultiModalImages', modalities=modalities),
-    dict(type='Resize', scale={{_base_.image_size}}, keep_ratio=True),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'modalities',
-                    'modality_channels', 'modality_paths')),
-]
+
+pipeline_values = dict(_base_.pipeline_values, modalities=modalities)
+train_pipeline = [dict(t, modalities=modalities) if 'modalities' in t else t
+                  for t in _base_.train_pipeline]
+test_pipeline = [dict(t, modalities=modalities) if 'modalities' in t else t
+                 for t in _base_.test_pipeline]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
+dataset_model = dict(
+    data_preprocessor=dict(modality_channels=modality_channels, mean=modality_mean,
+                           std=modality_std))

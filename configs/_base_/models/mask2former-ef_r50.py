@@ -1,21 +1,12 @@
 # Mask2Former (mmdet, R50, panoptic) with early fusion: all modalities stacked as input channels.
 # DualBackbone with one channel group = a plain ResNet whose first conv takes ΣC channels, with
 # the torchvision RGB weights adapted to ΣC channels instead of dropped.
-# Top-level configs set num_*_classes, the preprocessor statistics and `in_channels`.
-_base_ = ['./mask2former_head.py']
+# Top-level configs merge the dataset base's `dataset_model` (class counts, preprocessor
+# statistics) and set `in_channels` = (sum of the modality channels, ).
+_base_ = ['./mask2former_head.py', './multimodal_data_preprocessor.py']
 model = dict(
     type='Mask2Former',
-    data_preprocessor=dict(
-        type='MultiModalDataPreprocessor',
-        modality_channels=(3, 1),
-        mean=[[123.675, 116.28, 103.53], [0.0]],
-        std=[[58.395, 57.12, 57.375], [1.0]],
-        bgr_to_rgb=True,
-        pad_size_divisor=32,
-        pad_mask=True,
-        mask_pad_value=0,
-        pad_seg=True,
-        seg_pad_value=255),
+    data_preprocessor=_base_.multimodal_data_preprocessor,
     backbone=dict(
         type='DualBackbone',
         in_channels=(4, ),

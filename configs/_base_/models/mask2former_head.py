@@ -1,9 +1,7 @@
 # The Mask2Former pixel decoder, transformer decoder, losses and matcher (mmdet's R50 panoptic
 # recipe; paper IV-C: cls 2 / BCE 5 / dice 5), written once for the PMTSeg PSH head and the
-# Mask2Former-EF baseline. Top-level configs set the class counts and the class weights.
-num_things_classes = 3
-num_stuff_classes = 3
-num_classes = num_things_classes + num_stuff_classes
+# Mask2Former-EF baseline. The class counts and class weights below are placeholders: the dataset
+# base's `dataset_model` sets them (multimodal_pipeline.py).
 pixel_decoder = dict(
     type='MSDeformAttnPixelDecoder',
     num_outs=3,
@@ -18,8 +16,8 @@ pixel_decoder = dict(
                          act_cfg=dict(type='ReLU', inplace=True)))),
     positional_encoding=dict(num_feats=128, normalize=True))
 mask2former_head = dict(
-    num_things_classes=num_things_classes,
-    num_stuff_classes=num_stuff_classes,
+    num_things_classes=3,
+    num_stuff_classes=3,
     num_queries=100,
     num_transformer_feat_level=3,
     enforce_decoder_input_project=False,
@@ -34,13 +32,13 @@ mask2former_head = dict(
                          act_cfg=dict(type='ReLU', inplace=True))),
         init_cfg=None),
     loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0, reduction='mean',
-                  class_weight=[1.0] * num_classes + [0.1]),
+                  class_weight=[1.0] * 6 + [0.1]),
     loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean', loss_weight=5.0),
     loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
                    naive_dice=True, eps=1.0, loss_weight=5.0))
 mask2former_fusion_head = dict(
-    num_things_classes=num_things_classes,
-    num_stuff_classes=num_stuff_classes,
+    num_things_classes=3,
+    num_stuff_classes=3,
     loss_panoptic=None,
     init_cfg=None)
 mask2former_train_cfg = dict(

@@ -1,40 +1,21 @@
 # CPU-sized PMTSeg: two ResNet-18 from scratch, 64-d features, 1 pixel-decoder layer, 3 decoder
 # layers, 50 queries, a 2-layer text encoder. Trains in minutes at 128x128 on 2 cores.
-_base_ = './pmtseg_r50.py'
-r18 = dict(type='ResNet', depth=18, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=-1,
-           norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, style='pytorch',
-           init_cfg=None)
+_base_ = ['./pmtseg_r50.py', './tiny_r18.py']
 model = dict(
-    backbone=dict(backbones=[r18, r18]),
+    backbone=dict(backbones=[_base_.r18, _base_.r18]),
     tmaa_loss=dict(max_points=256),
     neck=dict(
         in_channels=[[64, 128, 256, 512], [64, 128, 256, 512]],
-        pixel_decoder=dict(
-            norm_cfg=dict(type='GN', num_groups=16),
-            encoder=dict(
-                num_layers=1,
-                layer_cfg=dict(
-                    self_attn_cfg=dict(embed_dims=64, num_heads=4),
-                    ffn_cfg=dict(embed_dims=64, feedforward_channels=256))),
-            positional_encoding=dict(num_feats=32)),
+        pixel_decoder=_base_.tiny_pixel_decoder,
         out_channels=64,
         num_heads=4,
         ffn_channels=256,
         max_kv_tokens=256),
     panoptic_head=dict(
+        _base_.tiny_head,
         in_channels=[64, 64, 64, 64],
-        feat_channels=64,
-        out_channels=64,
-        num_queries=50,
         text_encoder=dict(type='TaskTextEncoder', embed_dims=64, num_layers=2, num_heads=4),
         query_generator=dict(num_layers=2, num_heads=4, pool_size=8),
-        label_encoder=dict(num_layers=2, num_heads=4),
-        positional_encoding=dict(num_feats=32),
-        transformer_decoder=dict(
-            num_layers=3,
-            layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=64, num_heads=4),
-                cross_attn_cfg=dict(embed_dims=64, num_heads=4),
-                ffn_cfg=dict(embed_dims=64, feedforward_channels=256)))),
+        label_encoder=dict(num_layers=2, num_heads=4)),
     train_cfg=dict(num_points=3136),
     test_cfg=dict(max_per_image=50))

@@ -1,23 +1,14 @@
 # PMTSeg (paper sec. III): two ResNet-50 (eq. 1) + TMAA (eq. 2-6, alpha = 5) + TMSF neck (eq. 7-10)
 # + prompt-driven head PSH (eq. 11-15, beta = 0.5; cls 2 / BCE 5 / dice 5; 3 decoder layers).
-# Top-level configs set num_*_classes, class_names, the preprocessor statistics and channels.
-_base_ = ['./mask2former_head.py']
+# Top-level configs merge the dataset base's `dataset_model` (class counts, preprocessor
+# statistics) and set the backbone's per-modality `in_channels` and the head's `class_names`.
+_base_ = ['./mask2former_head.py', './multimodal_data_preprocessor.py']
 r50 = dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=-1,
            norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',
            init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'))
 model = dict(
     type='PMTSeg',
-    data_preprocessor=dict(
-        type='MultiModalDataPreprocessor',
-        modality_channels=(3, 1),
-        mean=[[123.675, 116.28, 103.53], [0.0]],
-        std=[[58.395, 57.12, 57.375], [1.0]],
-        bgr_to_rgb=True,
-        pad_size_divisor=32,
-        pad_mask=True,
-        mask_pad_value=0,
-        pad_seg=True,
-        seg_pad_value=255),
+    data_preprocessor=_base_.multimodal_data_preprocessor,
     backbone=dict(type='DualBackbone', in_channels=(3, 1), backbones=[r50, r50]),
     tmaa_loss=dict(type='TMAALoss', mode='js', tau=0.1, levels=(0, 1, 2, 3), max_points=1024,
                    loss_weight=5.0),

@@ -1,5 +1,13 @@
-# Paper IV-C: AdamW, lr 1e-4, weight decay 0.05 (Mask2Former's recipe, iteration based).
-# Top-level configs set max_iters (= epochs x ceil(num_train / batch)) and the milestones.
+# Paper IV-C: AdamW, lr 1e-4, weight decay 0.05 (Mask2Former's recipe, iteration based), on
+# mmdet's default runtime with iteration-based checkpoints (one per validation) and logs.
+# Top-level configs set max_iters (= epochs x ceil(num_train / batch)) and val_interval, and
+# override with them the keys built from them below:
+#     param_scheduler = dict(end=max_iters,
+#                            milestones=[int(max_iters * 0.89), int(max_iters * 0.96)])
+#     train_cfg = dict(max_iters=max_iters, val_interval=val_interval)
+#     default_hooks = dict(checkpoint=dict(interval=val_interval))
+_base_ = 'mmdet::_base_/default_runtime.py'
+custom_imports = dict(imports=['pmtseg_mm'], allow_failed_imports=False)
 max_iters = 75000
 val_interval = 5000
 embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
@@ -21,3 +29,7 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=va
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+default_hooks = dict(
+    checkpoint=dict(by_epoch=False, save_last=True, max_keep_ckpts=3, interval=val_interval),
+    logger=dict(interval=50))
+log_processor = dict(by_epoch=False)
