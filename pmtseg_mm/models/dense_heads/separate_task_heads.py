@@ -1,6 +1,7 @@
 """Separate task heads on a shared trunk: the "Separate" row of Table V (sec. IV-E-2)."""
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import torch
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import OptConfigType, OptMultiConfig
@@ -92,6 +93,14 @@ class SeparateTaskHeads(BaseModule):
                                  f'{list(task)}.')
             task = task[0]
         return self._head(task).forward(x, batch_data_samples)
+
+    def forward_tasks(self, x: Tuple, batch_data_samples: SampleList,
+                      tasks: Sequence[str]) -> Tuple[List[Tensor], List[Tensor]]:
+        """:meth:`PSHHead.forward_tasks` for separate heads: the head of each task runs once;
+        outputs stacked along dim 1 (B, T, ...) in the order of ``tasks``."""
+        outs = [self._head(task).forward_tasks(x, batch_data_samples, [task]) for task in tasks]
+        return ([torch.cat(layer, dim=1) for layer in zip(*(cls for cls, _ in outs))],
+                [torch.cat(layer, dim=1) for layer in zip(*(mask for _, mask in outs))])
 
     def predict(self, x: Tuple, batch_data_samples: SampleList,
                 task: str = 'panoptic') -> Tuple[Tensor, Tensor]:

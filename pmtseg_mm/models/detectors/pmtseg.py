@@ -32,8 +32,10 @@ class PMTSeg(MaskFormer):
     Args:
         tmaa_loss (dict, optional): TMAALoss config (α is its ``loss_weight``). None disables
             L_TMAA (Table IV ablations).
-        test_cfg (dict): Fusion-head test config plus ``tasks`` - the tasks predicted in one
-            ``predict`` call, each with its own prompt. Defaults to all three.
+        test_cfg (dict): Fusion-head test config (:class:`MultiTaskFusionHead`, including
+            ``lowres_postprocess``) plus ``tasks`` - the tasks predicted in one ``predict``
+            call, each with its own prompt, decoded together in one head call. Defaults to all
+            three.
         Other args: as :class:`mmdet.models.MaskFormer`.
     """
 
@@ -83,24 +85,33 @@ class PMTSeg(MaskFormer):
                 batch_inputs: Tensor,
                 batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
-        """Backbone and neck once, then the head once per task of ``test_cfg.tasks`` with that
-        task's prompt; fills ``pred_sem_seg``, ``pred_instances`` and ``pred_panoptic_seg``
-        (as requested) of the same data samples.
+        """Backbone and neck once, then one head call with the prompts of all tasks of
+        ``test_cfg.tasks`` along the batch (``forward_tasks``), and each task's
+        post-processing of its own prompt's outputs; fills ``pred_sem_seg``,
+        ``pred_instances`` and ``pred_panoptic_seg`` (as requested) of the same data samples.
 
-        A head without task conditioning (``prompt_mode='none'``) runs once for all tasks.
+        A head without task conditioning (``prompt_mode='none'``) decodes once, post-processed
+        into all tasks.
         """
         x = self.extract_feat(batch_inputs)
-        task_runs = ([(task, (task, )) for task in self.test_tasks]
-                     if self.panoptic_head.task_conditioned else
-                     [(self.test_tasks[0], self.test_tasks)])
+        prompts, task_groups = self._task_prompts()
+        cls_preds, mask_preds = self.panoptic_head.forward_tasks(x, batch_data_samples, prompts)
         results_list: List[dict] = [dict() for _ in batch_data_samples]
-        for prompt_task, tasks in task_runs:
-            mask_cls, mask_pred = self.panoptic_head.predict(x, batch_data_samples, prompt_task)
+        for t, tasks in enumerate(task_groups):
             task_results = self.panoptic_fusion_head.predict(
-                mask_cls, mask_pred, batch_data_samples, rescale=rescale, tasks=tasks)
+                cls_preds[-1][:, t], mask_preds[-1][:, t], batch_data_samples,
+                rescale=rescale, tasks=tasks)
             for merged, result in zip(results_list, task_results):
                 merged.update(result)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
+
+    def _task_prompts(self) -> Tuple[Tuple[str, ...], List[Tuple[str, ...]]]:
+        """The prompts of one ``predict`` call and the tasks post-processed from each: one
+        prompt per task, or a single pass for all tasks when the head is not task-conditioned.
+        """
+        if self.panoptic_head.task_conditioned:
+            return self.test_tasks, [(task, ) for task in self.test_tasks]
+        return self.test_tasks[:1], [self.test_tasks]
 
     def add_pred_to_datasample(self, data_samples: SampleList,
                                results_list: List[dict]) -> SampleList:
@@ -112,10 +123,9 @@ class PMTSeg(MaskFormer):
         return data_samples
 
     def _forward(self, batch_inputs: Tensor,
-                 batch_data_samples: SampleList) -> Tuple[Tuple[List[Tensor], List[Tensor]]]:
-        """Tensor mode: the head outputs (class and mask logits per decoder layer) for each
-        task of ``test_cfg.tasks``, i.e. the network work of one ``predict`` call."""
+                 batch_data_samples: SampleList) -> Tuple[List[Tensor], List[Tensor]]:
+        """Tensor mode: the network work of one ``predict`` call - class logits
+        (B, T, N, num_classes + 1) and mask logits (B, T, N, H/4, W/4) per decoder layer for the
+        T prompts of ``test_cfg.tasks`` (T = 1 for a head without task conditioning)."""
         x = self.extract_feat(batch_inputs)
-        tasks = self.test_tasks if self.panoptic_head.task_conditioned else self.test_tasks[:1]
-        return tuple(
-            self.panoptic_head.forward(x, batch_data_samples, task) for task in tasks)
+        return self.panoptic_head.forward_tasks(x, batch_data_samples, self._task_prompts()[0])
