@@ -8,8 +8,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import mmcv
 import numpy as np
 from mmdet.datasets import CocoPanopticDataset
+from mmdet.datasets.api_wrappers import COCOPanoptic
 from mmdet.registry import DATASETS
-from mmengine.fileio import get
+from mmdet.visualization.palette import get_palette
+from mmengine.fileio import get, get_local_path
 from panopticapi.utils import rgb2id
 
 from .transforms.loading import InvalidDataError, LoadMultiModalImages
@@ -113,6 +115,50 @@ def format_problems(problems: Sequence[Problem]) -> str:
     return '\n'.join(lines)
 
 
+class NameOrderedCOCOPanoptic(COCOPanoptic):
+    """:class:`COCOPanoptic` whose ``get_cat_ids(cat_names=...)`` follows the order of the names.
+
+    mmdet returns the ids in the JSON's category order, so a label would index the JSON order
+    instead of the dataset ``classes`` (things first, as the heads and metrics expect).
+    """
+
+    def get_cat_ids(self, cat_names=[], sup_names=[], cat_ids=[]) -> List[int]:
+        ids = super().get_cat_ids(cat_names, sup_names, cat_ids)
+        if cat_names:
+            rank = {name: i for i, name in enumerate(cat_names)}
+            ids = sorted(ids, key=lambda i: rank[self.cats[i]['name']])
+        return ids
+
+
+def classes_from_categories(categories: Sequence[dict], ann_file: str) -> dict:
+    """Dataset metainfo from COCO-panoptic ``categories``: things first, each group in JSON order.
+
+    ``palette`` is the categories' ``color`` where every category has one, else a fixed random
+    one. Raises ``ValueError`` naming ``ann_file`` for missing ``isthing`` or repeated names.
+    """
+    names = [c.get('name') for c in categories]
+    repeated = sorted({n for n in names if names.count(n) > 1}, key=str)
+    no_kind = [c.get('name', c.get('id')) for c in categories if 'isthing' not in c]
+    if not categories or repeated or no_kind:
+        raise ValueError(
+            f'MultiModalCocoPanopticDataset: cannot read the classes from the `categories` of '
+            f'{ann_file}: ' + ('it has none' if not categories else
+                               f'repeated names {repeated}' if repeated else
+                               f'categories {no_kind} have no `isthing`')
+            + '; pass metainfo=dict(classes=..., thing_classes=..., stuff_classes=...) '
+            '(things first)')
+    things = [c for c in categories if c['isthing']]
+    stuff = [c for c in categories if not c['isthing']]
+    ordered = things + stuff
+    if all('color' in c for c in ordered):
+        palette = [tuple(int(v) for v in c['color']) for c in ordered]
+    else:
+        palette = [tuple(int(v) for v in c) for c in get_palette('random', len(ordered))]
+    return dict(classes=tuple(c['name'] for c in ordered),
+                thing_classes=tuple(c['name'] for c in things),
+                stuff_classes=tuple(c['name'] for c in stuff), palette=palette)
+
+
 @DATASETS.register_module()
 class MultiModalCocoPanopticDataset(CocoPanopticDataset):
     """:class:`CocoPanopticDataset` with a folder per modality (layout in DESIGN.md).
@@ -122,6 +168,13 @@ class MultiModalCocoPanopticDataset(CocoPanopticDataset):
     ``modality_paths`` (ordered like ``modalities``) for :class:`LoadMultiModalImages`;
     ``img_path`` stays the first modality's (optical) file so stock hooks and visualisers work.
     The panoptic PNG is ``<stem>.png`` whatever the image extension (mmdet only maps ``.jpg``).
+
+    Classes: without ``metainfo`` (and without a subclass ``METAINFO``) they are read from the
+    annotation JSON's ``categories``: things (``isthing=1``) first, then stuff, each in JSON
+    order, with the JSON ``color`` as palette. Given classes are checked against the JSON: each
+    must be a category of the same kind (thing/stuff) and ``classes`` must be ``thing_classes +
+    stuff_classes``; a given ``classes`` without ``thing_classes``/``stuff_classes`` takes the
+    split from ``isthing``. Labels index ``classes`` by name, whatever the JSON order.
 
     Annotations are checked: an unknown ``category_id`` fails at init naming the image and the
     id; each sample's PNG segment ids must equal its ``segments_info`` ids (checked when the
@@ -140,7 +193,12 @@ class MultiModalCocoPanopticDataset(CocoPanopticDataset):
             dataset at init and raise one error listing all problems. Defaults to False (use
             ``tools/misc/check_dataset.py`` once instead).
         check_workers (int): Worker processes for ``check_on_startup``. Defaults to 0.
+        metainfo (dict, optional): ``classes``, ``thing_classes``, ``stuff_classes`` (things
+            first), ``palette``. Defaults to the subclass ``METAINFO``, else to the JSON's
+            ``categories``.
     """
+
+    COCOAPI = NameOrderedCOCOPanoptic
 
     def __init__(self,
                  *args,
@@ -164,7 +222,53 @@ class MultiModalCocoPanopticDataset(CocoPanopticDataset):
         self.check_on_startup = check_on_startup
         self.check_workers = int(check_workers)
         self._verified: set = set()
+        # metainfo keys given by the user or a subclass METAINFO (not inherited from COCO)
+        given = dict(kwargs.get('metainfo') or {})
+        if type(self).METAINFO is not CocoPanopticDataset.METAINFO:
+            given = {**type(self).METAINFO, **given}
+        self._given_classes = {k: tuple(given[k]) for k in
+                               ('classes', 'thing_classes', 'stuff_classes') if k in given}
         super().__init__(*args, **kwargs)
+
+    def _resolve_classes(self) -> None:
+        """Set (no given ``classes``) or check (given) the classes against the JSON categories."""
+        with get_local_path(self.ann_file, backend_args=self.backend_args) as local_path:
+            with open(local_path) as f:
+                categories = json.load(f).get('categories', [])
+        if 'classes' not in self._given_classes:
+            self._metainfo.update(classes_from_categories(categories, self.ann_file))
+            return
+        kinds = {c.get('name'): bool(c.get('isthing')) for c in categories}
+        classes = self._given_classes['classes']
+        things = self._given_classes.get('thing_classes',
+                                         tuple(n for n in classes if kinds.get(n)))
+        stuff = self._given_classes.get('stuff_classes',
+                                        tuple(n for n in classes if not kinds.get(n, True)))
+        problems = []
+        missing = [n for n in classes if n not in kinds]
+        if missing:
+            problems.append(f'classes {missing} are not categories of the JSON (it has '
+                            f'{sorted(kinds, key=str)})')
+        wrong = ([n for n in things if n in kinds and not kinds[n]]
+                 + [n for n in stuff if kinds.get(n)])
+        if wrong:
+            problems.append(f'classes {wrong} are things in one and stuff in the other')
+        if tuple(things) + tuple(stuff) != tuple(classes):
+            problems.append(f'`classes` {list(classes)} must be `thing_classes` {list(things)} '
+                            f'+ `stuff_classes` {list(stuff)} (things first)')
+        if problems:
+            raise ValueError(
+                f'MultiModalCocoPanopticDataset: the given metainfo conflicts with the '
+                f'`categories` of {self.ann_file}: ' + '; '.join(problems) + '. Pass '
+                'metainfo=dict(classes=..., thing_classes=..., stuff_classes=...) that matches '
+                'the JSON, or no metainfo to read the classes from it.')
+        self._metainfo.update(classes=tuple(classes), thing_classes=tuple(things),
+                              stuff_classes=tuple(stuff))
+
+    def load_data_list(self) -> List[dict]:
+        """Resolve the classes against the JSON categories, then load as mmdet does."""
+        self._resolve_classes()
+        return super().load_data_list()
 
     def full_init(self) -> None:
         """Load annotations and, with ``check_on_startup``, check every sample."""
