@@ -58,12 +58,13 @@ def test_window_grid_covers_scene_with_overlap():
 
 
 def test_scene_outputs_are_georeferenced(inferencer, tmp_path):
-    """Rasters keep the optical CRS, transform and size; GeoJSON polygons lie in the scene."""
-    height, width = 456, 520
+    """A 1500x1300 scene through the tiny network: rasters keep the optical CRS, transform and
+    size; GeoJSON polygons lie in the scene."""
+    height, width = 1500, 1300
     paths = make_scene(tmp_path, height, width)
-    result = run(inferencer, paths, tmp_path / 'out' / 'scene', block_size=320, batch_size=8)
+    result = run(inferencer, paths, tmp_path / 'out' / 'scene', block_size=1024, batch_size=16)
     assert (result.height, result.width) == (height, width)
-    assert result.windows_in_grid == 5 * 6
+    assert result.windows_in_grid == 16 * 14
     assert result.windows_run >= result.windows_in_grid  # block borders re-run some windows
     with rasterio.open(paths['optical']) as src, rasterio.open(result.semantic) as sem, \
             rasterio.open(result.panoptic) as pan:
@@ -230,3 +231,54 @@ def test_semantic_scores_match_fusion_head(inferencer):
     scores = semantic_scores(cls, masks)
     assert scores.shape == (6, 16, 16)
     torch.testing.assert_close(scores.argmax(0, keepdim=True), expected)
+
+
+def test_whole_scene_joins_thing_across_window_and_block_borders(inferencer, tmp_path,
+                                                                 monkeypatch):
+    """1500x1300 scene through the whole path (windowed reading, batches, blending, joining,
+    writing) with an oracle in place of the network: it segments the one bright building of each
+    window. The building crosses window borders and the 1024 px block border, and must come out
+    as one instance with its full extent, in the raster and as one GeoJSON polygon."""
+    import pmtseg_mm.apis.scene as scene
+    height, width = 1500, 1300
+    rng = np.random.RandomState(3)
+    optical = rng.randint(0, 200, (3, height, width)).astype(np.uint8)
+    y0, x0, y1, x1 = 1000, 500, 1060, 620  # rows cross the block border at 1024
+    optical[:, y0:y1, x0:x1] = 255
+    paths = dict(optical=write_raster(tmp_path / 'o.tif', optical),
+                 depth=write_raster(tmp_path / 'd.tif', np.zeros((1, height, width), np.float32)))
+    calls = []
+
+    def oracle(model, images):
+        calls.append(len(images))
+        scores, instances = [], []
+        for img in images:
+            bright = (img[..., :3] == 255).all(-1)
+            score = np.zeros((6, ) + bright.shape, np.float32)
+            score[0][bright], score[3][~bright] = 1.0, 1.0  # building / road
+            scores.append(score)
+            found = bright[None] if bright.any() else np.zeros((0, ) + bright.shape, bool)
+            instances.append((np.zeros(len(found), int), np.full(len(found), 0.9), found))
+        return scores, instances
+
+    monkeypatch.setattr(scene, 'predict_windows', oracle)
+    result = run(inferencer, paths, tmp_path / 'out' / 'big', batch_size=16)
+    grid = WindowGrid(height, width, 128, 32)
+    assert result.windows_in_grid == len(grid) == 16 * 14
+    assert max(calls) == 16 and sum(calls) == result.windows_run
+    assert result.num_instances == 1
+    with rasterio.open(result.semantic) as sem, rasterio.open(result.panoptic) as pan, \
+            rasterio.open(paths['optical']) as src:
+        assert sem.crs == src.crs and sem.transform == src.transform
+        assert (pan.height, pan.width) == (height, width)
+        semantic, panoptic = sem.read(1), pan.read(1)
+    truth = np.zeros((height, width), bool)
+    truth[y0:y1, x0:x1] = True
+    np.testing.assert_array_equal(semantic == 0, truth)
+    np.testing.assert_array_equal(panoptic == 0 + 1 * INSTANCE_OFFSET, truth)
+    with open(result.geojson) as f:
+        (feature, ) = json.load(f)['features']
+    assert feature['properties']['area_px'] == truth.sum()
+    ring = np.array(feature['geometry']['coordinates'][0])
+    assert ring[:, 0].min() == ORIGIN[0] + x0 * PIXEL and ring[:, 0].max() == ORIGIN[0] + x1 * PIXEL
+    assert ring[:, 1].max() == ORIGIN[1] - y0 * PIXEL and ring[:, 1].min() == ORIGIN[1] - y1 * PIXEL
