@@ -400,8 +400,9 @@ def predict_windows(model: torch.nn.Module, images: Sequence[np.ndarray]
                     ) -> Tuple[List[np.ndarray], List[Tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Semantic scores (C, h, w) and instances (labels, scores, masks) of windows.
 
-    One backbone/neck pass per batch; the head runs with the semantic and the instance prompt
-    (once when it is not task-conditioned), as ``PMTSeg.predict`` does.
+    One backbone/neck pass per batch and one head call with the semantic and the instance prompt
+    along the batch (one prompt when the head is not task-conditioned), as ``PMTSeg.predict``
+    does.
     """
     head, fusion = getattr(model, 'panoptic_head', None), getattr(model, 'panoptic_fusion_head',
                                                                   None)
@@ -415,11 +416,14 @@ def predict_windows(model: torch.nn.Module, images: Sequence[np.ndarray]
     data = model.data_preprocessor(data, False)
     inputs, samples = data['inputs'], data['data_samples']
     x = model.extract_feat(inputs)
-    conditioned = getattr(head, 'task_conditioned', True)
-    sem_cls, sem_pred = head.predict(x, samples, 'semantic') if conditioned else \
-        head.predict(x, samples, model.test_tasks[0])
-    ins_cls, ins_pred = head.predict(x, samples, 'instance') if conditioned else \
-        (sem_cls, sem_pred)
+    # one head call for the semantic and the instance prompt (tasks along the batch)
+    prompts = ('semantic', 'instance') if getattr(head, 'task_conditioned', True) else \
+        model.test_tasks[:1]
+    cls_preds, mask_preds = head.forward_tasks(x, samples, prompts)
+    masks = F.interpolate(mask_preds[-1].flatten(0, 1), size=inputs.shape[-2:], mode='bilinear',
+                          align_corners=False).unflatten(0, mask_preds[-1].shape[:2])
+    sem_cls, sem_pred = cls_preds[-1][:, 0], masks[:, 0]
+    ins_cls, ins_pred = cls_preds[-1][:, -1], masks[:, -1]
     scores, instances = [], []
     for i, img in enumerate(images):
         h, w = img.shape[:2]
