@@ -52,10 +52,14 @@ def build_pixel_decoder(pixel_decoder: ConfigType, in_channels: Sequence[int], o
     """Build an mmdet ``MSDeformAttnPixelDecoder``-style config for levels of strides
     :data:`SCALES` with ``in_channels``; its ``strides``, ``feat_channels``, ``out_channels``
     and ``num_outs`` are set to (4, 8, 16, 32), ``out_channels``, ``out_channels`` and 3, and a
-    config giving other values is an error naming ``owner``."""
+    config giving other values, or an encoder of fewer than 1 layer, is an error naming ``owner``."""
     required = dict(strides=list(SCALES), feat_channels=out_channels, out_channels=out_channels,
                     num_outs=len(SCALES) - 1)
     cfg = ConfigDict(copy.deepcopy(dict(pixel_decoder)))
+    num_layers = (cfg.get('encoder') or {}).get('num_layers')
+    if num_layers is not None and num_layers < 1:  # mmdet's encoder reads its first layer's width
+        raise ValueError(f'{owner}: `pixel_decoder.encoder.num_layers`={num_layers} must be >= 1 '
+                         '(mmdet\'s Mask2FormerTransformerEncoder cannot be built without layers)')
     for key, value in required.items():
         if key in cfg and (list(cfg[key]) if key == 'strides' else cfg[key]) != value:
             raise ValueError(f'{owner}: `pixel_decoder.{key}`={cfg[key]} must be {value} '

@@ -4,7 +4,8 @@ import torch
 from mmdet.registry import MODELS
 from torch import nn
 
-from pmtseg_mm.models.necks.tmsf_neck import ScaleFusion, TMSFNeck
+from pmtseg_mm.models.layers import FastMSDeformAttnPixelDecoder
+from pmtseg_mm.models.necks.tmsf_neck import CrossAttentionLayer, ScaleFusion, TMSFNeck
 from pmtseg_mm.models.utils import pooled_grid as kv_grid
 
 C = 32
@@ -114,18 +115,36 @@ def test_kv_grid(size, budget, grid):
         for n in (1, 3, 64, 1000))
 
 
+def _attention_sizes(neck: TMSFNeck, size: int = 128):
+    """(queries, keys) of every first cross-attention layer, scale by scale, modality by modality."""
+    seen = []
+    hooks = [layers[0].register_forward_pre_hook(
+        lambda mod, args: seen.append((args[0].shape[1], args[1].shape[1])))
+             for fusion in neck.fusions for layers in fusion.trans]
+    with torch.no_grad():
+        mask_feature, _ = neck(_feats(size=size, batch=1))
+    for hook in hooks:
+        hook.remove()
+    assert mask_feature.shape == (1, C, size // 4, size // 4)
+    return seen
+
+
 def test_attention_keys_are_bounded():
     neck = _neck()  # max_kv_tokens=64
-    seen = []
-    for fusion in neck.fusions:
-        for layers in fusion.trans:
-            layers[0].attn.register_forward_pre_hook(
-                lambda mod, args: seen.append((args[0].shape[1], args[1].shape[1])))
-    with torch.no_grad():
-        mask_feature, _ = neck(_feats(size=128, batch=1))
-    assert mask_feature.shape == (1, C, 32, 32)
+    assert neck.max_kv_tokens == (64, ) * 4
     # (queries, keys) per modality: 1/4 32x32 and 1/8 16x16 pooled to 8x8, 1/16 and 1/32 kept
-    assert seen == [(1024, 64)] * 2 + [(256, 64)] * 2 + [(64, 64)] * 2 + [(16, 16)] * 2
+    assert _attention_sizes(neck) == [(1024, 64)] * 2 + [(256, 64)] * 2 + [(64, 64)] * 2 + [
+        (16, 16)] * 2
+
+
+@pytest.mark.parametrize('budgets', [(16, 64, 32, 4), [256, 8, 1000, 16]])
+def test_token_budget_per_scale(budgets):
+    neck = _neck(max_kv_tokens=budgets)
+    assert neck.max_kv_tokens == tuple(budgets)
+    assert [f.max_kv_tokens for f in neck.fusions] == list(budgets)
+    expected = [(side**2, kv_grid(side, side, n)[0] * kv_grid(side, side, n)[1])
+                for side, n in zip((32, 16, 8, 4), budgets)]
+    assert _attention_sizes(neck) == [e for e in expected for _ in range(2)]
 
 
 def test_init_weights():
@@ -150,7 +169,13 @@ def test_init_weights():
     (dict(scales=()), '`scales` must be distinct strides'),
     (dict(num_layers=0), '`num_layers` must be >= 1, got 0'),
     (dict(num_modalities=0, in_channels=[]), '`num_modalities` must be >= 1'),
-    (dict(max_kv_tokens=0), '`max_kv_tokens` must be >= 1'),
+    (dict(max_kv_tokens=0), '`max_kv_tokens` must be >= 1, or a sequence of 4 such ints'),
+    (dict(max_kv_tokens=(64, 64, 64)), 'sequence of 4 such ints (strides (4, 8, 16, 32)), got (64'),
+    (dict(max_kv_tokens=[64, 0, 64, 64]), 'got [64, 0, 64, 64]'),
+    (dict(max_kv_tokens=64.0), '`max_kv_tokens` must be >= 1'),
+    (dict(max_kv_tokens='64'), '`max_kv_tokens` must be >= 1'),
+    (dict(pixel_decoder=dict(PIXEL_DECODER, encoder=dict(PIXEL_DECODER['encoder'], num_layers=0))),
+     '`pixel_decoder.encoder.num_layers`=0 must be >= 1'),
     (dict(num_heads=3), 'divisible by `num_heads`=3'),
     (dict(pixel_decoder=dict(PIXEL_DECODER, out_channels=64)), '`pixel_decoder.out_channels`=64'),
     (dict(pixel_decoder=dict(PIXEL_DECODER, strides=[8, 16, 32, 64])),
@@ -197,3 +222,90 @@ def test_bad_inputs():
                          max_kv_tokens=64, dropout=0.0)
     with pytest.raises(ValueError, match='same \\(B, C, H, W\\)'):
         fusion([torch.rand(1, C, 8, 8), torch.rand(1, C, 8, 4)])
+
+
+def _reference_fusion(fusion: ScaleFusion, feats):
+    """Eq. 7-10 through the stock modules (conv MLPs, ``nn.MultiheadAttention``, a fresh
+    positional encoding per map): what ScaleFusion computed before its token-space rewrite."""
+    joint = fusion.joint(torch.cat(feats, dim=1))
+    b, c, h, w = joint.shape
+
+    def tokens(x):
+        return x.flatten(2).transpose(1, 2), fusion.positional_encoding(
+            mask=None, input=x).flatten(2).transpose(1, 2)
+
+    query, query_pos = tokens(joint)
+    enhanced = []
+    for feat, layers in zip(feats, fusion.trans):
+        kv, kv_pos = tokens(fusion.reduce_kv(feat))
+        out = query
+        for layer in layers:
+            attended = layer.attn(out + query_pos, kv + kv_pos, kv, need_weights=False)[0]
+            out = layer.norm2(layer.ffn(layer.norm1(out + attended)))
+        enhanced.append(out.transpose(1, 2).reshape(b, c, h, w))
+    return fusion.out(torch.cat(enhanced, dim=1))
+
+
+@pytest.mark.parametrize('num_layers, size', [(1, (16, 16)), (2, (12, 20))])
+def test_fusion_equals_stock_modules(num_layers, size):
+    torch.manual_seed(0)
+    fusion = ScaleFusion(C, 2, attend=True, num_layers=num_layers, num_heads=4, ffn_channels=64,
+                         max_kv_tokens=64, dropout=0.0).eval()
+    for p in fusion.parameters():  # non-zero biases too
+        nn.init.normal_(p, std=0.2)
+    feats = [torch.randn(2, C, *size) for _ in range(2)]
+    with torch.no_grad():
+        out = fusion(feats)
+        torch.testing.assert_close(out, _reference_fusion(fusion, feats), atol=1e-5, rtol=0)
+        assert out.abs().mean() > 0.1 and out.is_contiguous()
+        torch.testing.assert_close(fusion(feats), out, atol=0, rtol=0)  # cached encodings
+
+
+def test_attend_equals_multihead_attention():
+    torch.manual_seed(0)
+    layer = CrossAttentionLayer(C, 4, 64, dropout=0.0)
+    for p in layer.attn.parameters():
+        nn.init.normal_(p, std=0.2)
+    query, key, value = torch.randn(2, 30, C), torch.randn(2, 7, C), torch.randn(2, 7, C)
+    expected = layer.attn(query, key, value, need_weights=False)[0]
+    torch.testing.assert_close(layer.attend(query, key, value), expected, atol=1e-5, rtol=0)
+
+
+def test_positional_encodings_are_computed_once_per_grid():
+    fusion = ScaleFusion(C, 2, attend=True, num_layers=1, num_heads=4, ffn_channels=64,
+                         max_kv_tokens=64, dropout=0.0)
+    like = torch.zeros(1)
+    pos = fusion.position(6, 10, like)
+    expected = fusion.positional_encoding(mask=None, input=torch.zeros(1, C, 6, 10))
+    torch.testing.assert_close(pos, expected.flatten(2).transpose(1, 2), atol=0, rtol=0)
+    assert fusion.position(6, 10, like) is pos
+    for h in range(1, 9):
+        fusion.position(h, 3, like)
+    assert len(fusion._pos_cache) == ScaleFusion._POS_CACHE_SIZE
+    assert 'pos' not in ''.join(fusion.state_dict())
+
+
+@pytest.mark.parametrize('decoder_layers', [1, 6])
+def test_pixel_decoder_encoder_layers(decoder_layers):
+    """`pixel_decoder.encoder.num_layers` (the cost knob the paper leaves open) builds and runs."""
+    cfg = dict(PIXEL_DECODER, encoder=dict(PIXEL_DECODER['encoder'], num_layers=decoder_layers))
+    neck = _neck(pixel_decoder=cfg)
+    assert all(len(d.encoder.layers) == decoder_layers for d in neck.pixel_decoders)
+    with torch.no_grad():
+        mask_feature, multi_scale = neck(_feats())
+    assert mask_feature.shape == (2, C, 16, 16) and torch.isfinite(mask_feature).all()
+
+
+def test_fast_pixel_decoder_is_interchangeable():
+    torch.manual_seed(0)
+    stock = _neck()
+    fast = _neck(pixel_decoder=dict(PIXEL_DECODER, type='FastMSDeformAttnPixelDecoder'))
+    assert all(isinstance(d, FastMSDeformAttnPixelDecoder) for d in fast.pixel_decoders)
+    assert list(fast.state_dict()) == list(stock.state_dict())
+    fast.load_state_dict(stock.state_dict())
+    feats = _feats()
+    with torch.no_grad():
+        expected, fast_out = stock(feats), fast(feats)
+    torch.testing.assert_close(fast_out[0], expected[0], atol=1e-4, rtol=0)
+    for a, b in zip(fast_out[1], expected[1]):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)

@@ -1,5 +1,5 @@
 """Task-common multiscale semantic fusion (TMSF, paper sec. III-C, eq. 7-10, Fig. 3)."""
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,18 @@ def _mlp(in_channels: int, out_channels: int) -> nn.Sequential:
         nn.Conv2d(out_channels, out_channels, 1))
 
 
+def _mlp_on_tokens(mlp: nn.Sequential, tokens: Tensor) -> Tensor:
+    """A :func:`_mlp` applied to (B, L, C_in) tokens: its 1x1 convolutions as linear layers."""
+    first, act, second = mlp
+    hidden = act(F.linear(tokens, first.weight.flatten(1), first.bias))
+    return F.linear(hidden, second.weight.flatten(1), second.bias)
+
+
+def _tokens(feat: Tensor) -> Tensor:
+    """(B, C, h, w) map -> (B, h·w, C) tokens (a view)."""
+    return feat.flatten(2).transpose(1, 2)
+
+
 class CrossAttentionLayer(BaseModule):
     """One layer of Trans(q, k/v) (eq. 8/9): cross-attention then FFN, each post-norm residual.
 
@@ -27,11 +39,10 @@ class CrossAttentionLayer(BaseModule):
     1/4 of a 512² input), so pixel-to-pixel self-attention would cost 16384² per head; mixing
     among pixels already happens in the pixel decoders and through the shared keys/values.
 
-    The attention is ``torch.nn.MultiheadAttention`` (what mmcv's ``MultiheadAttention`` wraps)
-    called with ``need_weights=False``: the mmcv wrapper always requests the head-averaged
-    weights, which forces PyTorch to materialise the (H·W) × S attention matrix, whereas without
-    them PyTorch dispatches to ``scaled_dot_product_attention`` (flash / memory-efficient
-    kernels), whose memory grows with H·W + S rather than H·W · S.
+    The attention holds a ``torch.nn.MultiheadAttention`` (what mmcv's ``MultiheadAttention``
+    wraps; its parameters and state-dict keys) but is computed by :meth:`attend`: the module's own
+    projections around ``F.scaled_dot_product_attention`` (flash / memory-efficient kernels, memory
+    growing with H·W + S rather than H·W · S), without the module's (L, B, C) transposes and copies.
     """
 
     def __init__(self, channels: int, num_heads: int, ffn_channels: int, dropout: float) -> None:
@@ -43,9 +54,23 @@ class CrossAttentionLayer(BaseModule):
                        act_cfg=dict(type='ReLU', inplace=True))
         self.norm2 = nn.LayerNorm(channels)
 
+    def attend(self, query: Tensor, key: Tensor, value: Tensor) -> Tensor:
+        """``self.attn(query, key, value, need_weights=False)[0]`` for (B, L, C) / (B, S, C)."""
+        attn = self.attn
+        w_q, w_k, w_v = attn.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = attn.in_proj_bias.chunk(3)
+
+        def heads(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:  # (B, heads, L, C/heads)
+            return F.linear(x, weight, bias).unflatten(-1, (attn.num_heads, -1)).transpose(1, 2)
+
+        out = F.scaled_dot_product_attention(
+            heads(query, w_q, b_q), heads(key, w_k, b_k), heads(value, w_v, b_v),
+            dropout_p=attn.dropout if self.training else 0.0)
+        return attn.out_proj(out.transpose(1, 2).flatten(2))
+
     def forward(self, query: Tensor, kv: Tensor, query_pos: Tensor, kv_pos: Tensor) -> Tensor:
         """(B, L, C) queries attend to (B, S, C) keys/values; returns (B, L, C)."""
-        out = self.attn(query + query_pos, kv + kv_pos, kv, need_weights=False)[0]
+        out = self.attend(query + query_pos, kv + kv_pos, kv)
         query = self.norm1(query + self.proj_drop(out))
         return self.norm2(self.ffn(query))
 
@@ -66,7 +91,13 @@ class ScaleFusion(BaseModule):
     resolution, so F_T keeps the scale's resolution, and the attention costs
     O(H·W · max_kv_tokens · C) time per head (16384 × 1024 at 1/4 of a 512² input with the
     default budget, instead of 16384²).
+
+    Everything runs on (B, H·W, C) tokens (the MLPs' 1x1 convolutions as linear layers), and the
+    encodings, which depend on the grid size only, are computed once per grid and kept.
     """
+
+    #: Grid sizes whose positional encodings are kept (a scale sees two: queries and keys).
+    _POS_CACHE_SIZE = 4
 
     def __init__(self, channels: int, num_modalities: int, attend: bool, num_layers: int,
                  num_heads: int, ffn_channels: int, max_kv_tokens: int, dropout: float) -> None:
@@ -80,11 +111,17 @@ class ScaleFusion(BaseModule):
                 ModuleList(CrossAttentionLayer(channels, num_heads, ffn_channels, dropout)
                            for _ in range(num_layers)) for _ in range(num_modalities))
             self.out = _mlp(num_modalities * channels, channels)
+        self._pos_cache: Dict[tuple, Tensor] = {}
 
-    def _tokens(self, feat: Tensor) -> Tuple[Tensor, Tensor]:
-        """(B, C, h, w) map -> (B, h·w, C) tokens and their sine positional encodings."""
-        pos = self.positional_encoding(mask=None, input=feat)
-        return feat.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2)
+    def position(self, height: int, width: int, like: Tensor) -> Tensor:
+        """(1, height·width, C) sine positional encoding of a height × width grid."""
+        key = (height, width, like.device, like.dtype)
+        if key not in self._pos_cache:
+            if len(self._pos_cache) >= self._POS_CACHE_SIZE:
+                self._pos_cache.pop(next(iter(self._pos_cache)))
+            pos = self.positional_encoding(mask=None, input=like.new_empty(1, 0, height, width))
+            self._pos_cache[key] = _tokens(pos).to(like.dtype).contiguous()
+        return self._pos_cache[key]
 
     def reduce_kv(self, feat: Tensor) -> Tensor:
         """Key/value map pooled to at most ``max_kv_tokens`` positions (see :func:`~pmtseg_mm.models.utils.pooled_grid`)."""
@@ -96,19 +133,20 @@ class ScaleFusion(BaseModule):
         if len({tuple(f.shape) for f in feats}) != 1:
             raise ValueError('ScaleFusion: all modalities must give the same (B, C, H, W) at a '
                              f'scale, got {[tuple(f.shape) for f in feats]}')
-        joint = self.joint(torch.cat(list(feats), dim=1))
-        if not self.attend:
-            return joint
-        b, c, h, w = joint.shape
-        query, query_pos = self._tokens(joint)
-        enhanced: List[Tensor] = []
-        for feat, layers in zip(feats, self.trans):
-            kv, kv_pos = self._tokens(self.reduce_kv(feat))
-            out = query
-            for layer in layers:
-                out = layer(out, kv, query_pos, kv_pos)
-            enhanced.append(out.transpose(1, 2).reshape(b, c, h, w))
-        return self.out(torch.cat(enhanced, dim=1))
+        b, c, h, w = feats[0].shape
+        joint = _mlp_on_tokens(self.joint, torch.cat([_tokens(f) for f in feats], dim=-1))
+        if self.attend:
+            query_pos = self.position(h, w, joint)
+            enhanced: List[Tensor] = []
+            for feat, layers in zip(feats, self.trans):
+                kv_map = self.reduce_kv(feat)
+                kv, kv_pos = _tokens(kv_map), self.position(*kv_map.shape[2:], joint)
+                out = joint
+                for layer in layers:
+                    out = layer(out, kv, query_pos, kv_pos)
+                enhanced.append(out)
+            joint = _mlp_on_tokens(self.out, torch.cat(enhanced, dim=-1))
+        return joint.transpose(1, 2).reshape(b, c, h, w).contiguous()  # NCHW, as pixel decoders
 
 
 @MODELS.register_module()
@@ -137,8 +175,10 @@ class TMSFNeck(BaseModule):
             Defaults to 1.
         num_heads (int): Attention heads. Defaults to 8.
         ffn_channels (int): FFN hidden channels. Defaults to 1024.
-        max_kv_tokens (int): Key/value token budget of every attention (see
-            :class:`ScaleFusion`). Defaults to 1024.
+        max_kv_tokens (int | Sequence[int]): Key/value token budget of the attention (see
+            :class:`ScaleFusion`): one int for every scale, or 4 ints for strides 4, 8, 16, 32
+            (e.g. ``(256, 1024, 1024, 1024)`` pools the 1/4 keys/values 4× more; the attention
+            at a scale costs queries × budget). Defaults to 1024.
         dropout (float): Attention and FFN dropout. Defaults to 0.
         init_cfg (dict, optional): Unused; :meth:`init_weights` is explicit. Defaults to None.
 
@@ -156,7 +196,7 @@ class TMSFNeck(BaseModule):
                  num_layers: int = 1,
                  num_heads: int = 8,
                  ffn_channels: int = 1024,
-                 max_kv_tokens: int = 1024,
+                 max_kv_tokens: Union[int, Sequence[int]] = 1024,
                  dropout: float = 0.0,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -174,21 +214,26 @@ class TMSFNeck(BaseModule):
                              f'{tuple(scales)}')
         if num_layers < 1:
             raise ValueError(f'TMSFNeck: `num_layers` must be >= 1, got {num_layers}')
-        if max_kv_tokens < 1:
-            raise ValueError(f'TMSFNeck: `max_kv_tokens` must be >= 1, got {max_kv_tokens}')
+        budgets = ((max_kv_tokens, ) * len(SCALES) if isinstance(max_kv_tokens, int) else
+                   tuple(max_kv_tokens) if isinstance(max_kv_tokens, Sequence) else ())
+        if len(budgets) != len(SCALES) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in budgets):
+            raise ValueError('TMSFNeck: `max_kv_tokens` must be >= 1, or a sequence of '
+                             f'{len(SCALES)} such ints (strides {SCALES}), got {max_kv_tokens!r}')
         if out_channels % 2 or out_channels % num_heads:
             raise ValueError(f'TMSFNeck: `out_channels`={out_channels} must be even and divisible '
                              f'by `num_heads`={num_heads}')
         self.num_modalities = num_modalities
         self.in_channels = [list(c) for c in in_channels]
         self.scales = tuple(scales)
+        self.max_kv_tokens = budgets
         decoders = [build_pixel_decoder(pixel_decoder, channels, out_channels, 'TMSFNeck')
                     for channels in self.in_channels]
         self.pixel_decoders = ModuleList(decoders)
         self.fusions = ModuleList(
             ScaleFusion(out_channels, num_modalities, s in self.scales, num_layers, num_heads,
-                        ffn_channels, max_kv_tokens, dropout)
-            for s in (SCALES if num_modalities > 1 else ()))
+                        ffn_channels, budget, dropout)
+            for s, budget in (zip(SCALES, budgets) if num_modalities > 1 else ()))
 
     def init_weights(self) -> None:
         """Pixel decoders initialise themselves; xavier for the fusion weights (linear, 1x1 conv,
