@@ -7,6 +7,7 @@ import os.path as osp
 import re
 
 import pytest
+from mmdet.models.layers import MSDeformAttnPixelDecoder
 from mmengine.config import ConfigDict
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -83,6 +84,9 @@ def test_pixel_decoder_replacement():
     assert tree.neck.pixel_decoder == dict(type='Fast', num_outs=3)
     assert tree.heads[0].pixel_decoder.type == 'Fast' and tree.heads[0].type == 'Other'
     assert tree.other.type == 'MSDeformAttn'
+    # Python-style configs give classes
+    assert bench.replace_type([dict(type=MSDeformAttnPixelDecoder)], 'MSDeformAttnPixelDecoder',
+                              'Fast') == 1
     # both sides of a comparison get the same implementation (mmdet's plain one exists)
     _, pmtseg = bench.load_config(PMTSEG, pixel_decoder='PixelDecoder')
     _, m2f = bench.load_config(M2F, pixel_decoder='PixelDecoder')

@@ -134,15 +134,21 @@ def check_key_path(cfg: Config, key: str, spec: str) -> None:
         done.append(part)
 
 
+def type_name(value: Any) -> str:
+    """A config ``type``'s name, whether a registry string or a class (Python-style configs)."""
+    return value if isinstance(value, str) else getattr(value, '__name__', repr(value))
+
+
 def replace_type(node: Any, old: str, new: str) -> int:
-    """Set ``type=new`` in every dict of a config tree whose ``type`` is ``old``, in place.
+    """Set ``type=new`` in every dict of a config tree whose ``type`` is ``old`` (a name, or a
+    class of that name), in place.
 
     Returns:
         int: the number of dicts changed.
     """
     count = 0
     if isinstance(node, dict):
-        if node.get('type') == old:
+        if 'type' in node and type_name(node['type']) == old:
             node['type'] = new
             count += 1
         for value in node.values():
@@ -176,12 +182,13 @@ def load_config(spec: str, pixel_decoder: Optional[str] = None) -> Tuple[str, Co
         cfg.merge_from_dict({key: DictAction._parse_iterable(value)}, allow_list_keys=True)
     if pixel_decoder is not None:
         replace_type(cfg.model, DEFORM_DECODER, pixel_decoder)
-    model_cls = MODELS.get(cfg.model.type)
+    model_type = cfg.model.type
+    model_cls = model_type if isinstance(model_type, type) else MODELS.get(model_type)
     if model_cls is None or not issubclass(model_cls, MaskFormer):
         raise BenchmarkError(f'{spec}: model.type must be a MaskFormer-family detector '
                              f'(Mask2Former, PMTSeg), got {cfg.model.type!r}')
     fusion = cfg.model.get('panoptic_fusion_head')
-    if fusion is not None and fusion.get('type') == 'MaskFormerFusionHead':
+    if fusion is not None and type_name(fusion.get('type')) == 'MaskFormerFusionHead':
         fusion['type'] = 'MultiTaskFusionHead'
     drop_pretrained(cfg.model)  # random weights: no download, costs do not depend on them
     name = osp.splitext(osp.basename(path))[0]
