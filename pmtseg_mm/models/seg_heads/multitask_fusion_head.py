@@ -107,8 +107,9 @@ class MultiTaskFusionHead(MaskFormerFusionHead):
                      axes: Sequence[int] = (0, 1)) -> Tensor:
         """(n, h, w) logits at any resolution of the padded input -> bilinear to
         ``batch_input_shape``, crop to ``img_shape``, bilinear to ``ori_shape`` if ``rescale``
-        (mmdet's sequence, so each map gets exactly the values it got there); only along
-        ``axes`` (0: rows, 1: columns), the other axis keeps its size."""
+        (mmdet's sequence, so each map gets exactly the values it got there; a resize to the
+        same size, the identity, is skipped); only along ``axes`` (0: rows, 1: columns), the
+        other axis keeps its size."""
 
         def size(key: str) -> Tuple[int, int]:
             return tuple(img_meta[key][a] if a in axes else masks.shape[-2 + a] for a in (0, 1))
@@ -118,7 +119,7 @@ class MultiTaskFusionHead(MaskFormerFusionHead):
                                   mode='bilinear', align_corners=False)[:, 0]
         img_h, img_w = size('img_shape')
         masks = masks[:, :img_h, :img_w]
-        if rescale:
+        if rescale and tuple(masks.shape[-2:]) != size('ori_shape'):
             masks = F.interpolate(masks[:, None], size=size('ori_shape'), mode='bilinear',
                                   align_corners=False)[:, 0]
         return masks
