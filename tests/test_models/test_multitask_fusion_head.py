@@ -164,3 +164,17 @@ def test_lowres_postprocess_edge_cases():
     pan_keep = head.surviving_queries(mask_cls, 'panoptic')
     scores, labels = F.softmax(mask_cls, -1).max(-1)
     assert pan_keep.tolist() == torch.nonzero((labels < 6) & (scores > 0.8))[:, 0].tolist()
+
+
+def test_lowres_semantic_on_random_logits():
+    """i.i.d. random mask logits, the harsh case (class borders between most cells, and
+    sigmoid's curvature matters inside cells too): >= 99 % agreement (99.7 % measured; the
+    realistic logits above agree on >= 99.9 %)."""
+    head = build(3, 3)
+    g = torch.Generator().manual_seed(0)
+    mask_cls, mask_pred = torch.randn(12, 7, generator=g), 4 * torch.randn(12, 16, 16, generator=g)
+    for meta in METAS:
+        new = head.semantic_postprocess(mask_cls, mask_pred, meta, rescale=True).sem_seg
+        old = head.semantic_postprocess(mask_cls,
+                                        head.resize_masks(mask_pred, meta, rescale=True)).sem_seg
+        assert (new == old).float().mean() >= 0.99
