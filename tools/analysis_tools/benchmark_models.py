@@ -548,6 +548,7 @@ def benchmark(args: argparse.Namespace) -> List[dict]:
             row.update(result)
             for key in expected_keys(kind, args.skip):
                 row.setdefault(key, failed)
+        log(f'{label} {name}: ' + ', '.join(f'{key}={row.get(key)}' for key, _, _ in COLUMNS))
         rows.append(row)
     for row in rows:  # ratios against the first row
         for key, _, _ in COLUMNS:
