@@ -28,11 +28,12 @@ class MultiTaskFusionHead(MaskFormerFusionHead):
     ``instance_on``, ``semantic_on`` - now allowed -, ``object_mask_thr``, ``iou_thr``,
     ``max_per_image``, ``filter_low_score``) plus ``lowres_postprocess`` (bool, default True):
     select before upsampling - semantic inference sums the query masks into the C class maps at
-    the mask resolution and upsamples those (the argmax agrees with the full-resolution sum on
-    all but a few boundary pixels: sigmoid and bilinear upsampling do not commute); instance
-    and panoptic inference upsample only the queries that survive mmdet's selection (top
+    the mask resolution, upsamples those and recomputes only the pixels between cells of
+    different classes at full resolution (see :meth:`semantic_postprocess`); instance and
+    panoptic inference upsample only the queries that survive mmdet's selection (top
     ``max_per_image`` scores; label not "no object" and score > ``object_mask_thr``), which
-    gives exactly mmdet's results. False upsamples all N query masks first (mmdet's order).
+    gives mmdet's results exactly (instances possibly in another order: mmdet's top-k is
+    unsorted). False upsamples all N query masks first (mmdet's order).
     """
 
     def semantic_postprocess(self, mask_cls: Tensor, mask_pred: Tensor,
