@@ -163,7 +163,10 @@ class TMSFNeck(BaseModule):
         pixel_decoder (dict): mmdet ``MSDeformAttnPixelDecoder`` config, deep-copied per modality
             with that modality's ``in_channels``; ``strides``, ``feat_channels``,
             ``out_channels`` and ``num_outs`` are set to (4, 8, 16, 32), ``out_channels``,
-            ``out_channels`` and 3 (a config giving other values is an error).
+            ``out_channels`` and 3 (a config giving other values is an error). ``encoder.num_layers``
+            (≥ 1; Mask2Former uses 6) sets the encoder depth, and
+            ``type='FastMSDeformAttnPixelDecoder'`` the faster CPU deformable attention with the
+            same parameters (:mod:`pmtseg_mm.models.layers.ms_deform_attn`).
         num_modalities (int): Number of modalities M ≥ 1 (1: no fusion, see above).
             Defaults to 2.
         out_channels (int): Channels of every output; even and divisible by ``num_heads``.
