@@ -78,14 +78,14 @@ def test_override_changes_the_model():
 def test_pixel_decoder_replacement():
     tree = ConfigDict(
         neck=dict(pixel_decoder=dict(type='MSDeformAttnPixelDecoder', num_outs=3)),
-        heads=[dict(type='Other', pixel_decoder=dict(type='MSDeformAttnPixelDecoder'))],
-        other=dict(type='MSDeformAttn'))
-    assert bench.replace_type(tree, 'MSDeformAttnPixelDecoder', 'Fast') == 2
+        heads=[dict(type='PSHHead', pixel_decoder=dict(type='FastMSDeformAttnPixelDecoder'))],
+        other=dict(type='PixelDecoder'))
+    assert bench.replace_type(tree, MSDeformAttnPixelDecoder, 'Fast') == 2  # class or subclass
     assert tree.neck.pixel_decoder == dict(type='Fast', num_outs=3)
-    assert tree.heads[0].pixel_decoder.type == 'Fast' and tree.heads[0].type == 'Other'
-    assert tree.other.type == 'MSDeformAttn'
+    assert tree.heads[0].pixel_decoder.type == 'Fast' and tree.heads[0].type == 'PSHHead'
+    assert tree.other.type == 'PixelDecoder'
     # Python-style configs give classes
-    assert bench.replace_type([dict(type=MSDeformAttnPixelDecoder)], 'MSDeformAttnPixelDecoder',
+    assert bench.replace_type([dict(type=MSDeformAttnPixelDecoder)], MSDeformAttnPixelDecoder,
                               'Fast') == 1
     # both sides of a comparison get the same implementation (mmdet's plain one exists)
     _, pmtseg = bench.load_config(PMTSEG, pixel_decoder='PixelDecoder')
@@ -93,6 +93,8 @@ def test_pixel_decoder_replacement():
     assert pmtseg.model.neck.pixel_decoder.type == 'PixelDecoder'
     assert m2f.model.panoptic_head.pixel_decoder.type == 'PixelDecoder'
     assert 'MSDeformAttnPixelDecoder' not in str(pmtseg.model) + str(m2f.model)
+    _, mmcv_side = bench.load_config(M2F, pixel_decoder='MSDeformAttnPixelDecoder')  # and back
+    assert mmcv_side.model.panoptic_head.pixel_decoder.type == 'MSDeformAttnPixelDecoder'
     assert m2f.model.panoptic_fusion_head.type == 'MultiTaskFusionHead'  # semantic for Mask2Former
 
 

@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 from mmdet.models.detectors import MaskFormer
+from mmdet.models.layers import MSDeformAttnPixelDecoder
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
@@ -56,7 +57,6 @@ DEFAULT_CONFIGS = (
 )
 TASKS = ('semantic', 'instance', 'panoptic')
 PARTS = ('flops', 'latency', 'tasks', 'train')  # what --skip may leave out
-DEFORM_DECODER = 'MSDeformAttnPixelDecoder'
 #: Table columns: (row key, header, number format).
 COLUMNS = (
     ('params_m', 'params (M)', '{:.1f}'),
@@ -139,23 +139,25 @@ def type_name(value: Any) -> str:
     return value if isinstance(value, str) else getattr(value, '__name__', repr(value))
 
 
-def replace_type(node: Any, old: str, new: str) -> int:
-    """Set ``type=new`` in every dict of a config tree whose ``type`` is ``old`` (a name, or a
-    class of that name), in place.
+def replace_type(node: Any, base: type, new: str) -> int:
+    """Set ``type=new`` in every dict of a config tree whose ``type`` (a registry name or a
+    class) is ``base`` or a subclass of it, in place.
 
     Returns:
         int: the number of dicts changed.
     """
     count = 0
     if isinstance(node, dict):
-        if 'type' in node and type_name(node['type']) == old:
-            node['type'] = new
-            count += 1
+        if 'type' in node:
+            cls = node['type'] if isinstance(node['type'], type) else MODELS.get(node['type'])
+            if isinstance(cls, type) and issubclass(cls, base):
+                node['type'] = new
+                count += 1
         for value in node.values():
-            count += replace_type(value, old, new)
+            count += replace_type(value, base, new)
     elif isinstance(node, (list, tuple)):
         for value in node:
-            count += replace_type(value, old, new)
+            count += replace_type(value, base, new)
     return count
 
 
@@ -163,7 +165,7 @@ def load_config(spec: str, pixel_decoder: Optional[str] = None) -> Tuple[str, Co
     """Config of a spec ``PATH[@KEY=VALUE,...]`` ready to build for benchmarking.
 
     Applies the overrides (each key must exist), replaces every ``MSDeformAttnPixelDecoder``
-    by ``pixel_decoder`` when given, drops pretrained weights, and switches mmdet's
+    (or subclass, e.g. ``FastMSDeformAttnPixelDecoder``) by ``pixel_decoder`` when given, drops pretrained weights, and switches mmdet's
     ``MaskFormerFusionHead`` to its subclass ``MultiTaskFusionHead`` (same panoptic and
     instance post-processing, plus semantic) so the baselines can predict all three tasks.
 
@@ -181,7 +183,7 @@ def load_config(spec: str, pixel_decoder: Optional[str] = None) -> Tuple[str, Co
             check_key_path(cfg, key, spec)
         cfg.merge_from_dict({key: DictAction._parse_iterable(value)}, allow_list_keys=True)
     if pixel_decoder is not None:
-        replace_type(cfg.model, DEFORM_DECODER, pixel_decoder)
+        replace_type(cfg.model, MSDeformAttnPixelDecoder, pixel_decoder)
     model_type = cfg.model.type
     model_cls = model_type if isinstance(model_type, type) else MODELS.get(model_type)
     if model_cls is None or not issubclass(model_cls, MaskFormer):
@@ -470,7 +472,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--skip', default='',
                         help=f'comma-separated parts to leave out, among {",".join(PARTS)}')
     parser.add_argument('--pixel-decoder', default=None, metavar='TYPE',
-                        help=f'registered type replacing every {DEFORM_DECODER} of the models')
+                        help='registered type replacing every MSDeformAttnPixelDecoder (or '
+                        'subclass) of the models, so both sides use one implementation')
     parser.add_argument('--out', default=None, help='also write the rows to this JSON file')
     parser.add_argument('--worker', choices=('infer', 'train'), help=argparse.SUPPRESS)
     parser.add_argument('--spec', help=argparse.SUPPRESS)
@@ -604,7 +607,8 @@ def format_table(rows: List[dict], args: argparse.Namespace) -> str:
         if base:
             notes.append(f'Peak RSS includes the imports (≈ {max(base):.0f} MiB before building).')
     if args.pixel_decoder:
-        notes.append(f'Every {DEFORM_DECODER} replaced by {args.pixel_decoder}.')
+        notes.append(f'Every MSDeformAttnPixelDecoder (or subclass) replaced by '
+                     f'{args.pixel_decoder}.')
     for row in rows:
         if row.get('flops_uncounted'):
             notes.append(f'{row["name"]}: operators not counted: {row["flops_uncounted"]}.')
