@@ -130,7 +130,7 @@ class ScaleFusion(BaseModule):
 
     def forward(self, feats: Sequence[Tensor]) -> Tensor:
         """Fuse M same-shape (B, C, H, W) maps into F_T (B, C, H, W)."""
-        if len({tuple(f.shape) for f in feats}) != 1:
+        if any(f.shape != feats[0].shape for f in feats[1:]):
             raise ValueError('ScaleFusion: all modalities must give the same (B, C, H, W) at a '
                              f'scale, got {[tuple(f.shape) for f in feats]}')
         b, c, h, w = feats[0].shape
