@@ -586,8 +586,9 @@ def format_table(rows: List[dict], args: argparse.Namespace) -> str:
         f'Device {args.device}, {threads} thread(s); ratios (×) against the first row. Times: '
         f'median of {args.repeats} after {args.warmup} warm-up pass(es).',
         f'Predict: batch 1, {args.size}×{args.size}, post-processing to results included; "all '
-        'tasks" is one predict call giving semantic + instance + panoptic (PMTSeg: the prompts of '
-        'all tasks decoded by the head, in one call since the batched task passes; Mask2Former: one head pass post-processed into the three tasks by '
+        'tasks" is one predict call giving semantic + instance + panoptic (PMTSeg: the prompts '
+        'of all tasks decoded by the head, in one call since the batched task passes; '
+        'Mask2Former: one head pass post-processed into the three tasks by '
         'MultiTaskFusionHead, the MaskFormerFusionHead subclass that adds semantic).',
         f'FLOPs: mmengine FlopAnalyzer (fvcore-style jit trace, one multiply-add = one FLOP) of '
         f'the tensor-mode forward (`_forward`: backbone(s), neck / pixel decoder, transformer '
