@@ -2,10 +2,8 @@
 # recipe; paper IV-C: cls 2 / BCE 5 / dice 5), written once for the PMTSeg PSH head and the
 # Mask2Former-EF baseline. The class counts and class weights below are placeholders: the dataset
 # base's `dataset_model` sets them (multimodal_pipeline.py).
-# FastMSDeformAttnPixelDecoder: mmdet's MSDeformAttnPixelDecoder (same parameters and checkpoints)
-# whose deformable attention is one sampling call over all levels on CPU and mmcv's kernel on CUDA
 pixel_decoder = dict(
-    type='FastMSDeformAttnPixelDecoder',
+    type='MSDeformAttnPixelDecoder',
     num_outs=3,
     norm_cfg=dict(type='GN', num_groups=32),
     act_cfg=dict(type='ReLU'),

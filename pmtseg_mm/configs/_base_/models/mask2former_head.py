@@ -1,14 +1,13 @@
 # The Mask2Former pixel decoder, transformer decoder, losses and matcher shared by PMTSeg's PSH
 # head and the stock Mask2Former baseline (paper IV-C: cls 2 / BCE 5 / dice 5).
+from mmdet.models.layers import MSDeformAttnPixelDecoder
 from mmdet.models.losses import CrossEntropyLoss, DiceLoss
 from mmdet.models.task_modules.assigners import (ClassificationCost, CrossEntropyLossCost,
                                                  DiceCost, HungarianAssigner)
 from mmdet.models.task_modules.samplers import MaskPseudoSampler
 
-from pmtseg_mm.models.layers import FastMSDeformAttnPixelDecoder
-
 pixel_decoder = dict(
-    type=FastMSDeformAttnPixelDecoder,
+    type=MSDeformAttnPixelDecoder,
     num_outs=3,
     norm_cfg=dict(type='GN', num_groups=32),
     act_cfg=dict(type='ReLU'),
