@@ -15,6 +15,7 @@ import os.path as osp
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -402,7 +403,10 @@ def predict_windows(model: torch.nn.Module, images: Sequence[np.ndarray]
 
     One backbone/neck pass per batch and one head call with the semantic and the instance prompt
     along the batch (one prompt when the head is not task-conditioned), as ``PMTSeg.predict``
-    does.
+    does. Post-processing is the fusion head's, window by window: every query mask is resized
+    for the semantic scores, only the queries that can survive the instance selection
+    (``MultiTaskFusionHead.surviving_queries``) for the instances - the same results as resizing
+    them all.
     """
     head, fusion = getattr(model, 'panoptic_head', None), getattr(model, 'panoptic_fusion_head',
                                                                   None)
@@ -420,15 +424,15 @@ def predict_windows(model: torch.nn.Module, images: Sequence[np.ndarray]
     prompts = ('semantic', 'instance') if getattr(head, 'task_conditioned', True) else \
         model.test_tasks[:1]
     cls_preds, mask_preds = head.forward_tasks(x, samples, prompts)
-    masks = F.interpolate(mask_preds[-1].flatten(0, 1), size=inputs.shape[-2:], mode='bilinear',
-                          align_corners=False).unflatten(0, mask_preds[-1].shape[:2])
-    sem_cls, sem_pred = cls_preds[-1][:, 0], masks[:, 0]
-    ins_cls, ins_pred = cls_preds[-1][:, -1], masks[:, -1]
+    sem_cls, sem_pred = cls_preds[-1][:, 0], mask_preds[-1][:, 0]
+    ins_cls, ins_pred = cls_preds[-1][:, -1], mask_preds[-1][:, -1]
     scores, instances = [], []
-    for i, img in enumerate(images):
-        h, w = img.shape[:2]
-        scores.append(semantic_scores(sem_cls[i], sem_pred[i, :, :h, :w]).cpu().numpy())
-        result = fusion.instance_postprocess(ins_cls[i], ins_pred[i, :, :h, :w])
+    for i, sample in enumerate(samples):
+        # one window at a time, to the window's size as the fusion head resizes (rescale=False)
+        resize = partial(fusion.resize_masks, img_meta=sample.metainfo, rescale=False)
+        scores.append(semantic_scores(sem_cls[i], resize(sem_pred[i])).cpu().numpy())
+        keep = fusion.surviving_queries(ins_cls[i], 'instance')  # only these masks are upsampled
+        result = fusion.instance_postprocess(ins_cls[i][keep], resize(ins_pred[i][keep]))
         instances.append((result.labels.cpu().numpy(), result.scores.cpu().numpy(),
                           result.masks.cpu().numpy().astype(bool)))
     return scores, instances

@@ -233,6 +233,42 @@ def test_semantic_scores_match_fusion_head(inferencer):
     torch.testing.assert_close(scores.argmax(0, keepdim=True), expected)
 
 
+def test_predict_windows_equals_model_predict(inferencer, monkeypatch):
+    """Window post-processing is the fusion head's: on two windows of different sizes in one
+    padded batch, the semantic argmax and the instances (only surviving queries resized) equal
+    ``PMTSeg.predict`` with mmdet's full-resolution post-processing."""
+    from mmdet.structures import DetDataSample
+
+    from pmtseg_mm.apis.scene import predict_windows
+    model, fusion = inferencer.model, inferencer.model.panoptic_fusion_head
+    monkeypatch.setitem(fusion.test_cfg, 'max_per_image', 8)  # a selection that drops queries
+    monkeypatch.setitem(fusion.test_cfg, 'lowres_postprocess', False)
+    monkeypatch.setattr(model, 'test_tasks', ('semantic', 'instance'))
+    rng = np.random.RandomState(0)
+    images = [np.concatenate([rng.randint(0, 255, (h, w, 3)), rng.uniform(0, 10, (h, w, 1))],
+                             axis=-1).astype(np.float32) for h, w in ((128, 128), (96, 112))]
+    scores, instances = predict_windows(model, images)
+    samples = [DetDataSample(metainfo=dict(img_shape=img.shape[:2], ori_shape=img.shape[:2],
+                                           scale_factor=(1.0, 1.0))) for img in images]
+    data = model.data_preprocessor(
+        dict(inputs=[torch.from_numpy(img.transpose(2, 0, 1).copy()) for img in images],
+             data_samples=samples), False)
+    with torch.no_grad():
+        preds = model.predict(data['inputs'], data['data_samples'])
+    for img, score, (labels, ins_scores, masks), pred in zip(images, scores, instances, preds):
+        assert score.shape == (6, ) + img.shape[:2] and masks.shape[1:] == img.shape[:2]
+        np.testing.assert_array_equal(score.argmax(0), pred.pred_sem_seg.sem_seg[0].numpy())
+        expected = pred.pred_instances
+        assert 0 < len(labels) == len(expected) <= 8
+        # the same instances, in another order: mmdet's top-k (sorted=False) orders them by the
+        # number of queries it ranks
+        got = sorted(zip(labels.tolist(), np.round(ins_scores, 5).tolist(),
+                         [m.tobytes() for m in masks]))
+        want = sorted(zip(expected.labels.tolist(), np.round(expected.scores.numpy(), 5).tolist(),
+                          [m.tobytes() for m in expected.masks.numpy().astype(bool)]))
+        assert got == want
+
+
 def test_whole_scene_joins_thing_across_window_and_block_borders(inferencer, tmp_path,
                                                                  monkeypatch):
     """1500x1300 scene through the whole path (windowed reading, batches, blending, joining,

@@ -83,6 +83,32 @@ def test_gradients_match_mmcv():
         torch.testing.assert_close(fast, ref, atol=1e-4, rtol=0)
 
 
+def test_gradients_match_mmcv_at_initial_sampling_points():
+    """mmdet's initialisation puts every sampling point on a pixel centre (reference point at a
+    centre plus whole-pixel offsets), where bilinear sampling is not differentiable: the location
+    gradient is still the same one-sided difference as grid_sample's, in float32 and float64."""
+    shapes = torch.tensor([[16, 16], [8, 8], [4, 4]])
+    heads, points = 2, 4
+    ys, xs = torch.meshgrid(torch.arange(16) + 0.5, torch.arange(16) + 0.5, indexing='ij')
+    reference = torch.stack([xs.flatten(), ys.flatten()], -1) / 16  # float32, as mmdet's
+    offsets = torch.tensor([[1., 0.], [0., 1.], [-1., 0.], [0., -1.]]) * torch.arange(
+        1, points + 1).view(points, 1)  # pixels, as MultiScaleDeformableAttention.init_weights
+    locations = reference[:, None, None, None] + offsets / shapes.flip(-1)[:, None].float()
+    locations = locations.expand(256, heads, 3, points, 2)[None]
+    g = torch.Generator().manual_seed(0)
+    value = torch.randn(1, 336, heads, 4, generator=g)
+    weights = torch.rand(1, 256, heads, 3, points, generator=g)
+    for dtype in (torch.float32, torch.float64):
+        grads = []
+        for fn in (multi_scale_deformable_attn_pytorch, multi_scale_deformable_attn_cpu):
+            loc = locations.to(dtype).clone().requires_grad_(True)
+            out = fn(value.to(dtype), shapes, loc, weights.to(dtype))
+            (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)).sum().backward()
+            grads.append(loc.grad)
+        assert grads[0].abs().mean() > 0.1
+        torch.testing.assert_close(grads[1], grads[0], atol=1e-4, rtol=0)
+
+
 def test_module_equals_mmcv_module():
     torch.manual_seed(0)
     stock = MultiScaleDeformableAttention(embed_dims=C, num_heads=4, num_levels=2, num_points=3,
