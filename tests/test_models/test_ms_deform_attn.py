@@ -10,25 +10,12 @@ from mmengine.config import ConfigDict
 from pmtseg_mm.models.layers import (FastMSDeformAttnPixelDecoder,
                                      FastMultiScaleDeformableAttention,
                                      multi_scale_deformable_attn_cpu)
+from small_parts import pixel_decoder
 
 C = 32
-PIXEL_DECODER = ConfigDict(
-    type='MSDeformAttnPixelDecoder',
-    in_channels=[8, 16, 32, 64],
-    strides=[4, 8, 16, 32],
-    feat_channels=C,
-    out_channels=C,
-    num_outs=3,
-    norm_cfg=dict(type='GN', num_groups=8),
-    act_cfg=dict(type='ReLU'),
-    encoder=dict(
-        num_layers=2,
-        layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=C, num_heads=4, num_levels=3, num_points=2, dropout=0.0,
-                               batch_first=True),
-            ffn_cfg=dict(embed_dims=C, feedforward_channels=64, num_fcs=2, ffn_drop=0.0,
-                         act_cfg=dict(type='ReLU', inplace=True)))),
-    positional_encoding=dict(num_feats=C // 2, normalize=True))
+PIXEL_DECODER = ConfigDict(pixel_decoder(C, num_layers=2, in_channels=[8, 16, 32, 64],
+                                          strides=[4, 8, 16, 32], feat_channels=C,
+                                          out_channels=C))
 
 
 def _inputs(batch=2, shapes=((12, 10), (6, 5), (3, 3)), heads=4, channels=8, points=3, spread=0.6,

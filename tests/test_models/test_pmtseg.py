@@ -9,6 +9,7 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData, PixelData
 
 from pmtseg_mm.models.detectors.pmtseg import PMTSeg
+from small_parts import pixel_decoder
 
 C = 32
 CLASSES = ('building', 'car', 'tree', 'road', 'grass', 'water')  # 3 things + 3 stuff
@@ -21,19 +22,7 @@ NECK = dict(
     num_heads=4,
     ffn_channels=2 * C,
     max_kv_tokens=64,
-    pixel_decoder=dict(
-        type='MSDeformAttnPixelDecoder',
-        num_outs=3,
-        norm_cfg=dict(type='GN', num_groups=8),
-        act_cfg=dict(type='ReLU'),
-        encoder=dict(
-            num_layers=1,
-            layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=C, num_heads=4, num_levels=3, num_points=2,
-                                   dropout=0.0, batch_first=True),
-                ffn_cfg=dict(embed_dims=C, feedforward_channels=2 * C, num_fcs=2, ffn_drop=0.0,
-                             act_cfg=dict(type='ReLU', inplace=True)))),
-        positional_encoding=dict(num_feats=C // 2, normalize=True)))
+    pixel_decoder=pixel_decoder(C, 2 * C))
 
 
 def model_cfg(head=None, **kwargs) -> ConfigDict:

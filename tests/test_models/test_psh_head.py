@@ -14,6 +14,7 @@ from pmtseg_mm.models.dense_heads.psh_head import (PSHHead, batch_contrastive_lo
                                                    build_task_targets,
                                                    task_label_contrastive_loss)
 from pmtseg_mm.models.layers.text_encoder import TaskTextEncoder
+from small_parts import pixel_decoder
 
 CLASSES = ('building', 'car', 'tree', 'road', 'grass', 'water')  # 3 things + 3 stuff
 C = 32
@@ -408,22 +409,9 @@ def test_invalid_configs_raise():
 
 def test_own_pixel_decoder_for_multi_level_inputs():
     """Without a TMSF neck the head can run mmdet's pixel decoder on backbone levels."""
-    attn = dict(embed_dims=C, num_heads=4, num_levels=3, num_points=2, dropout=0.0,
-                batch_first=True)
     head = build_head(
         in_channels=[8, 16, 32, 64],
-        pixel_decoder=dict(
-            type='MSDeformAttnPixelDecoder',
-            num_outs=3,
-            norm_cfg=dict(type='GN', num_groups=8),
-            act_cfg=dict(type='ReLU'),
-            encoder=dict(
-                num_layers=1,
-                layer_cfg=dict(
-                    self_attn_cfg=attn,
-                    ffn_cfg=dict(embed_dims=C, feedforward_channels=2 * C, num_fcs=2,
-                                 ffn_drop=0.0, act_cfg=dict(type='ReLU', inplace=True)))),
-            positional_encoding=dict(num_feats=C // 2, normalize=True))).eval()
+        pixel_decoder=pixel_decoder(C, 2 * C)).eval()
     feats = [torch.rand(1, c, 64 // s, 64 // s) for c, s in zip((8, 16, 32, 64), (4, 8, 16, 32))]
     with torch.no_grad():
         cls_preds, mask_preds = head(feats, [panoptic_sample()], 'semantic')

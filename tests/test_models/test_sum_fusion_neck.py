@@ -4,21 +4,10 @@ import torch
 from mmdet.registry import MODELS
 
 from pmtseg_mm.models.necks import SumFusionNeck, TMSFNeck
+from small_parts import pixel_decoder
 
 C = 32
-PIXEL_DECODER = dict(
-    type='MSDeformAttnPixelDecoder',
-    num_outs=3,
-    norm_cfg=dict(type='GN', num_groups=8),
-    act_cfg=dict(type='ReLU'),
-    encoder=dict(
-        num_layers=1,
-        layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=C, num_heads=4, num_levels=3, num_points=2, dropout=0.0,
-                               batch_first=True),
-            ffn_cfg=dict(embed_dims=C, feedforward_channels=64, num_fcs=2, ffn_drop=0.0,
-                         act_cfg=dict(type='ReLU', inplace=True)))),
-    positional_encoding=dict(num_feats=C // 2, normalize=True))
+PIXEL_DECODER = pixel_decoder(C)
 LEVELS = [8, 16, 32, 64]
 
 
