@@ -14,7 +14,10 @@ from pmtseg_mm.datasets.synthetic import generate_synthetic
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY = osp.join(ROOT, 'configs/pmtseg/pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py')
 ITERS = 80
-AP50_MIN = 30.0  # measured on 2 cores: 0.0 untrained, 41.9 after 80 iterations, 100.0 after 200
+# Measured on 2 cores: 0.0 untrained; after 80 iterations 75.3-89.7 over seeds 0-2 with mmcv's
+# and with the fast deformable attention. Trained on the mixed task prompts instead, AP50 after
+# 80 iterations ranged 12.9-43.3 over the same seeds: too close to any threshold.
+AP50_MIN = 50.0
 
 
 def _overfit_cfg(data_root: str, work_dir: str) -> Config:
@@ -32,6 +35,7 @@ def _overfit_cfg(data_root: str, work_dir: str) -> Config:
     cfg.train_dataloader.batch_size = 2
     cfg.model.data_preprocessor.batch_augments = None  # 64 px scenes, no padding to 128
     cfg.model.panoptic_head.num_queries = 20  # ~12 segments per scene
+    cfg.model.panoptic_head.task_probs = dict(instance=1.0)  # every step trains the instance path
     cfg.model.train_cfg.num_points = 1024
     cfg.train_dataloader.sampler = dict(type='InfiniteSampler', shuffle=True)
     cfg.model.test_cfg.tasks = ('instance', )
