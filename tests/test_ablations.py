@@ -82,7 +82,7 @@ def test_every_row_has_a_config():
                 'tab8-optical-only', 'tab8-depth-only', 'tab9-scales-4', 'tab9-scales-4-8',
                 'tab9-scales-4-8-16', 'tab10-no-lcon', 'tab11-lv', 'tab11-nt', 'fig6-alpha1',
                 'fig6-alpha3', 'fig6-alpha7', 'fig6-alpha10', 'lcon-batch', 'tmaa-level0',
-                'tmaa-level3', 'cost-enc3', 'cost-kv64'}
+                'tmaa-level3', 'cost-enc3', 'cost-enc6', 'cost-kv64'}
     assert names == expected
     readme = open(osp.join(ABLATIONS, 'README.md')).read()
     assert all(osp.basename(p) in readme for p in CONFIGS)
@@ -126,6 +126,7 @@ ALLOWED = {
     'tmaa-level0': ('model.tmaa_loss.levels', ),
     'tmaa-level3': ('model.tmaa_loss.levels', ),
     'cost-enc3': ('model.neck.pixel_decoder.encoder.num_layers', ),
+    'cost-enc6': ('model.neck.pixel_decoder.encoder.num_layers', ),
     'cost-kv64': ('model.neck.max_kv_tokens', ),
 }
 #: (backbones, neck, prompt_mode, L_TMAA, L_CON) per Table IV row: the modules it has.

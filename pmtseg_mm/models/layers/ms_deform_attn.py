@@ -169,8 +169,8 @@ class FastMSDeformAttnPixelDecoder(MSDeformAttnPixelDecoder):
 
     Gradients equal mmcv's, also at mmdet's initial sampling points (exactly on pixel centres,
     where the location gradient is one-sided). Float rounding still makes training follow another
-    trajectory than with mmcv's attention, within the spread of seeds: after the learning test's
-    80 iterations, AP50 12.9-41.9 with mmcv's and 12.9-43.3 with this one over seeds 0-2."""
+    trajectory than with mmcv's attention, within the spread of seeds: the learning test's AP50
+    after 80 iterations was 75.3-89.7 with mmcv's and 79.4-89.7 with this one over seeds 0-2."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
