@@ -1,4 +1,6 @@
 """TMSFNeck (eq. 7-10): shapes per scale, dependence on both modalities, bounded attention."""
+import re
+
 import pytest
 import torch
 from mmdet.registry import MODELS
@@ -298,3 +300,29 @@ def test_fast_pixel_decoder_is_interchangeable():
     torch.testing.assert_close(fast_out[0], expected[0], atol=1e-4, rtol=0)
     for a, b in zip(fast_out[1], expected[1]):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def test_weights_of_another_encoder_depth_are_refused():
+    """A checkpoint trained with another pixel-decoder depth (Mask2Former's 6 layers into the
+    3-layer R50 default) must not load with dropped or random layers, nested as in a model."""
+    from mmengine.runner.checkpoint import load_state_dict
+
+    def depth(n):
+        return dict(PIXEL_DECODER, encoder=dict(PIXEL_DECODER['encoder'], num_layers=n))
+
+    two = nn.ModuleDict(dict(neck=_neck(pixel_decoder=depth(2))))
+    for layers, found in ((1, 2), (3, 2)):
+        one = nn.ModuleDict(dict(neck=_neck(pixel_decoder=depth(layers))))
+        message = (f'pixel decoder 0 have {found} encoder layers, the model has {layers}; set '
+                   f'`model.neck.pixel_decoder.encoder.num_layers={found}`')
+        with pytest.raises(ValueError, match=re.escape(message)):
+            load_state_dict(one, two.state_dict())  # mmengine's non-strict load
+        with pytest.raises(ValueError, match=re.escape(message)):
+            one.load_state_dict(two.state_dict(), strict=False)
+    same = nn.ModuleDict(dict(neck=_neck(pixel_decoder=depth(2))))
+    same.load_state_dict(two.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(same.state_dict().values(),
+                                                 two.state_dict().values()))
+    # weights without pixel decoders (e.g. fusion only) are not checked
+    _neck().load_state_dict({k: v for k, v in _neck().state_dict().items()
+                             if 'pixel_decoders' not in k}, strict=False)

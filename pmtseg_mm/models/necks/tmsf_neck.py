@@ -247,6 +247,22 @@ class TMSFNeck(BaseModule):
             if param.dim() > 1:
                 nn.init.xavier_uniform_(param)
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Refuse weights whose pixel decoders have another encoder depth than this neck (e.g. a
+        checkpoint trained with Mask2Former's 6 layers loaded into the 3-layer R50 configs):
+        non-strict loading would only warn and run with dropped or random layers."""
+        for m, decoder in enumerate(self.pixel_decoders):
+            layers = f'{prefix}pixel_decoders.{m}.encoder.layers.'
+            built = len(decoder.encoder.layers)
+            found = max((int(key[len(layers):].split('.')[0]) + 1 for key in state_dict
+                         if key.startswith(layers)), default=built)
+            if found != built:
+                raise ValueError(
+                    f'TMSFNeck: the weights of pixel decoder {m} have {found} encoder layers, '
+                    f'the model has {built}; set `model.neck.pixel_decoder.encoder.num_layers='
+                    f'{found}` to load them.')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, modality_feats: BackboneOutput) -> Tuple[Tensor, List[Tensor]]:
         """Per-modality backbone levels (strides 4..32) -> (F_T^1/4, [F_T^1/32, ^1/16, ^1/8]).
 
