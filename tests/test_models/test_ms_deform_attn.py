@@ -57,17 +57,19 @@ def test_edges_and_exact_pixel_centres():
     assert torch.allclose(out[0, 0], torch.zeros(2)) and torch.allclose(out[0, -1], torch.zeros(2))
 
 
+def _grads(fn, value, shapes, locations, weights):
+    """Gradients (value, locations, weights) of a fixed linear read-out of ``fn``'s output."""
+    value, locations, weights = [t.clone().requires_grad_(True) for t in (value, locations, weights)]
+    out = fn(value, shapes, locations, weights)
+    (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+    return value.grad, locations.grad, weights.grad
+
+
 def test_gradients_match_mmcv():
     inputs = _inputs(batch=2, spread=0.4)
-    grads = []
-    for fn in (multi_scale_deformable_attn_pytorch, multi_scale_deformable_attn_cpu):
-        value, shapes, locations, weights = [t.clone().requires_grad_(t.is_floating_point())
-                                             for t in inputs]
-        out = fn(value, shapes, locations, weights)
-        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
-        grads.append((value.grad, locations.grad, weights.grad))
-    for fast, ref in zip(grads[1], grads[0]):
-        torch.testing.assert_close(fast, ref, atol=1e-4, rtol=0)
+    ref = _grads(multi_scale_deformable_attn_pytorch, *inputs)
+    for fast, expected in zip(_grads(multi_scale_deformable_attn_cpu, *inputs), ref):
+        torch.testing.assert_close(fast, expected, atol=1e-4, rtol=0)
 
 
 def test_gradients_match_mmcv_at_initial_sampling_points():
@@ -86,14 +88,11 @@ def test_gradients_match_mmcv_at_initial_sampling_points():
     value = torch.randn(1, 336, heads, 4, generator=g)
     weights = torch.rand(1, 256, heads, 3, points, generator=g)
     for dtype in (torch.float32, torch.float64):
-        grads = []
-        for fn in (multi_scale_deformable_attn_pytorch, multi_scale_deformable_attn_cpu):
-            loc = locations.to(dtype).clone().requires_grad_(True)
-            out = fn(value.to(dtype), shapes, loc, weights.to(dtype))
-            (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)).sum().backward()
-            grads.append(loc.grad)
-        assert grads[0].abs().mean() > 0.1
-        torch.testing.assert_close(grads[1], grads[0], atol=1e-4, rtol=0)
+        inputs = (value.to(dtype), shapes, locations.to(dtype), weights.to(dtype))
+        expected = _grads(multi_scale_deformable_attn_pytorch, *inputs)[1]
+        assert expected.abs().mean() > 0.1
+        torch.testing.assert_close(_grads(multi_scale_deformable_attn_cpu, *inputs)[1], expected,
+                                   atol=1e-4, rtol=0)
 
 
 def test_module_equals_mmcv_module():
