@@ -1,27 +1,18 @@
-# Mask2Former-EF (optical + depth stacked as 4 input channels), R50, paper schedule (30000
-# iterations). Python-style twin of
-# configs/baselines/mask2former-ef_r50_1xb4-300e_synthetic-depth-128x128.py.
+# Mask2Former-EF (early fusion: the modalities stacked as 4 input channels), R50, on
+# synthetic optical + depth; 300 epochs of the 400-image train split = 30000 iterations.
+# Python-style twin of configs/baselines/mask2former-ef_r50_1xb4-300e_synthetic-depth-128x128.py.
 from mmengine.config import read_base
 
 with read_base():
-    from ..pmtseg.pmtseg_r50_1xb4_300e_synthetic_depth_128x128 import *  # noqa: F401,F403
     from .._base_.models.mask2former_ef_r50 import *  # noqa: F401,F403
+    from .._base_.datasets.synthetic_depth_128 import *  # noqa: F401,F403
+    from .._base_.schedules.adamw_iter import *  # noqa: F401,F403
 
-# the PMTSeg config's data, schedule and class counts on the early-fusion model
-model.merge(
-    dict(
-        data_preprocessor=dict(
-            modality_channels=modality_channels,
-            mean=modality_mean,
-            std=modality_std,
-            batch_augments=[
-                dict(type=BatchFixedSizePad, size=image_size, img_pad_value=0, pad_mask=True,
-                     mask_pad_value=0, pad_seg=True, seg_pad_value=255)
-            ]),
-        backbone=dict(in_channels=(sum(modality_channels), )),
-        panoptic_head=dict(
-            num_things_classes=num_things_classes,
-            num_stuff_classes=num_stuff_classes,
-            loss_cls=dict(class_weight=[1.0] * (num_things_classes + num_stuff_classes) + [0.1])),
-        panoptic_fusion_head=dict(
-            num_things_classes=num_things_classes, num_stuff_classes=num_stuff_classes)))
+model.merge(dict(dataset_model, backbone=dict(in_channels=(sum(modality_channels), ))))
+
+max_iters = 30000
+val_interval = 3000
+param_scheduler.merge(
+    dict(end=max_iters, milestones=[int(max_iters * 0.89), int(max_iters * 0.96)]))
+train_cfg.merge(dict(max_iters=max_iters, val_interval=val_interval))
+default_hooks.merge(dict(checkpoint=dict(interval=val_interval)))

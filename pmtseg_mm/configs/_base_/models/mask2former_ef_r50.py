@@ -1,30 +1,22 @@
 # Mask2Former (mmdet, R50, panoptic) with early fusion: all modalities stacked as input channels
 # (DualBackbone with one channel group; the torchvision RGB weights adapted to the channel count).
-from mmengine.config import read_base
+# Twin of configs/_base_/models/mask2former-ef_r50.py: top-level configs merge the dataset base's
+# `dataset_model` and set `in_channels` = (sum of the modality channels, ).
 from mmdet.models.backbones import ResNet
 from mmdet.models.dense_heads import Mask2FormerHead
 from mmdet.models.detectors import Mask2Former
 from mmdet.models.seg_heads import MaskFormerFusionHead
+from mmengine.config import read_base
 
 from pmtseg_mm.models.backbones import DualBackbone
-from pmtseg_mm.models.data_preprocessors import MultiModalDataPreprocessor
 
 with read_base():
     from .mask2former_head import *  # noqa: F401,F403
+    from .multimodal_data_preprocessor import *  # noqa: F401,F403
 
 model = dict(
     type=Mask2Former,
-    data_preprocessor=dict(
-        type=MultiModalDataPreprocessor,
-        modality_channels=(3, 1),
-        mean=[[123.675, 116.28, 103.53], [0.0]],
-        std=[[58.395, 57.12, 57.375], [1.0]],
-        bgr_to_rgb=True,
-        pad_size_divisor=32,
-        pad_mask=True,
-        mask_pad_value=0,
-        pad_seg=True,
-        seg_pad_value=255),
+    data_preprocessor=multimodal_data_preprocessor,
     backbone=dict(
         type=DualBackbone,
         in_channels=(4, ),
@@ -34,21 +26,14 @@ model = dict(
                  init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'))
         ]),
     panoptic_head=dict(
+        mask2former_head,
         type=Mask2FormerHead,
         in_channels=[256, 512, 1024, 2048],
         strides=[4, 8, 16, 32],
         feat_channels=256,
         out_channels=256,
-        num_queries=100,
-        num_transformer_feat_level=3,
-        pixel_decoder=pixel_decoder,
-        enforce_decoder_input_project=False,
-        positional_encoding=dict(num_feats=128, normalize=True),
-        transformer_decoder=transformer_decoder,
-        loss_cls=loss_cls,
-        loss_mask=loss_mask,
-        loss_dice=loss_dice),
-    panoptic_fusion_head=dict(type=MaskFormerFusionHead, loss_panoptic=None, init_cfg=None),
+        pixel_decoder=pixel_decoder),
+    panoptic_fusion_head=dict(mask2former_fusion_head, type=MaskFormerFusionHead),
     train_cfg=mask2former_train_cfg,
     test_cfg=dict(
         panoptic_on=True,

@@ -1,11 +1,11 @@
 # PMTSeg (paper sec. III): two ResNet-50 (eq. 1) + TMAA (eq. 2-6, alpha = 5) + TMSF neck (eq. 7-10)
-# + prompt-driven head PSH (eq. 11-15, beta = 0.5; 3 decoder layers). Top-level configs set the
-# class counts, class_names, the preprocessor statistics and channels.
-from mmengine.config import read_base
+# + prompt-driven head PSH (eq. 11-15, beta = 0.5; 3 decoder layers). Twin of
+# configs/_base_/models/pmtseg_r50.py: top-level configs merge the dataset base's `dataset_model`
+# and set the backbone's per-modality `in_channels` and the head's `class_names`.
 from mmdet.models.backbones import ResNet
+from mmengine.config import read_base
 
 from pmtseg_mm.models.backbones import DualBackbone
-from pmtseg_mm.models.data_preprocessors import MultiModalDataPreprocessor
 from pmtseg_mm.models.dense_heads import PSHHead
 from pmtseg_mm.models.detectors import PMTSeg
 from pmtseg_mm.models.layers import TaskTextEncoder
@@ -15,23 +15,14 @@ from pmtseg_mm.models.seg_heads import MultiTaskFusionHead
 
 with read_base():
     from .mask2former_head import *  # noqa: F401,F403
+    from .multimodal_data_preprocessor import *  # noqa: F401,F403
 
 r50 = dict(type=ResNet, depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=-1,
            norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',
            init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'))
 model = dict(
     type=PMTSeg,
-    data_preprocessor=dict(
-        type=MultiModalDataPreprocessor,
-        modality_channels=(3, 1),
-        mean=[[123.675, 116.28, 103.53], [0.0]],
-        std=[[58.395, 57.12, 57.375], [1.0]],
-        bgr_to_rgb=True,
-        pad_size_divisor=32,
-        pad_mask=True,
-        mask_pad_value=0,
-        pad_seg=True,
-        seg_pad_value=255),
+    data_preprocessor=multimodal_data_preprocessor,
     backbone=dict(type=DualBackbone, in_channels=(3, 1), backbones=[r50, r50]),
     tmaa_loss=dict(type=TMAALoss, mode='js', tau=0.1, levels=(0, 1, 2, 3), max_points=1024,
                    loss_weight=5.0),
@@ -39,7 +30,8 @@ model = dict(
         type=TMSFNeck,
         in_channels=[[256, 512, 1024, 2048], [256, 512, 1024, 2048]],
         # 3 MSDeformAttn encoder layers per modality (Mask2Former: 6; the paper does not state
-        # it): two pixel decoders are most of PMTSeg's cost over Mask2Former-EF (README Efficiency)
+        # it): two pixel decoders are most of PMTSeg's cost over Mask2Former-EF
+        # (docs/benchmarks.md, Efficiency)
         pixel_decoder=dict(pixel_decoder, encoder=dict(pixel_decoder['encoder'], num_layers=3)),
         num_modalities=2,
         out_channels=256,
@@ -49,12 +41,11 @@ model = dict(
         ffn_channels=1024,
         max_kv_tokens=1024),
     panoptic_head=dict(
+        mask2former_head,
         type=PSHHead,
         in_channels=[256, 256, 256, 256],
         feat_channels=256,
         out_channels=256,
-        num_queries=100,
-        num_transformer_feat_level=3,
         class_names=None,
         prompt_mode='psh',
         task_probs=dict(semantic=0.3, instance=0.3, panoptic=0.4),
@@ -63,13 +54,8 @@ model = dict(
         text_encoder=dict(type=TaskTextEncoder),
         query_generator=dict(num_layers=2, num_heads=8, pool_size=16),
         label_encoder=dict(num_layers=2, num_heads=8),
-        enforce_decoder_input_project=False,
-        positional_encoding=dict(num_feats=128, normalize=True),
-        transformer_decoder=dict(transformer_decoder, num_layers=3),
-        loss_cls=loss_cls,
-        loss_mask=loss_mask,
-        loss_dice=loss_dice),
-    panoptic_fusion_head=dict(type=MultiTaskFusionHead, loss_panoptic=None, init_cfg=None),
+        transformer_decoder=dict(mask2former_head['transformer_decoder'], num_layers=3)),
+    panoptic_fusion_head=dict(mask2former_fusion_head, type=MultiTaskFusionHead),
     train_cfg=mask2former_train_cfg,
     test_cfg=dict(
         tasks=('semantic', 'instance', 'panoptic'),

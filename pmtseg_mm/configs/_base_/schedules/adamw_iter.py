@@ -1,9 +1,15 @@
-# Paper IV-C: AdamW, lr 1e-4, weight decay 0.05 (Mask2Former's recipe, iteration based).
-# Top-level configs set max_iters (= epochs x ceil(num_train / batch)) and the milestones.
+# Paper IV-C: AdamW, lr 1e-4, weight decay 0.05 (Mask2Former's recipe, iteration based), on
+# mmdet's default runtime with iteration-based checkpoints (one per validation) and logs. Twin of
+# configs/_base_/schedules/adamw_iter.py: top-level configs set max_iters and val_interval and
+# merge the keys built from them (param_scheduler, train_cfg, default_hooks.checkpoint).
+from mmengine.config import read_base
 from mmengine.optim.optimizer import OptimWrapper
 from mmengine.optim.scheduler import MultiStepLR
 from mmengine.runner.loops import IterBasedTrainLoop, TestLoop, ValLoop
 from torch.optim import AdamW
+
+with read_base():
+    from ..default_runtime import *  # noqa: F401,F403
 
 max_iters = 75000
 val_interval = 5000
@@ -26,3 +32,7 @@ train_cfg = dict(type=IterBasedTrainLoop, max_iters=max_iters, val_interval=val_
 val_cfg = dict(type=ValLoop)
 test_cfg = dict(type=TestLoop)
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+default_hooks.merge(
+    dict(checkpoint=dict(by_epoch=False, save_last=True, max_keep_ckpts=3, interval=val_interval),
+         logger=dict(interval=50)))
+log_processor.merge(dict(by_epoch=False))

@@ -1,0 +1,126 @@
+# The multimodal COCO-panoptic data section shared by every dataset base, written once: the
+# train/test pipelines, the dataloaders, the MultiTask* evaluators and the dataset's part of the
+# model (`dataset_model`). Twin of configs/_base_/datasets/multimodal_pipeline.py, with classes
+# instead of type strings.
+#
+# A dataset base imports this file, sets the values of the first block and rebuilds the parts
+# built from them (names imported from a base keep the base's values), by key, as the classic
+# dataset bases do (see synthetic_depth_128.py).
+from mmcv.transforms import RandomResize
+from mmdet.datasets.samplers import AspectRatioBatchSampler
+from mmdet.datasets.transforms import (FilterAnnotations, LoadPanopticAnnotations,
+                                       PackDetInputs, PhotoMetricDistortion, RandomCrop,
+                                       RandomFlip, Resize)
+from mmdet.models.data_preprocessors import BatchFixedSizePad
+from mmengine.config import read_base
+from mmengine.dataset.sampler import DefaultSampler, InfiniteSampler
+
+from pmtseg_mm.datasets.transforms import LoadMultiModalImages, ModalityTransform
+
+with read_base():
+    from .multitask_evaluator import *  # noqa: F401,F403
+
+# --- values every dataset base sets ---
+dataset_type = None
+data_root = None  # ends with '/'
+image_size = None  # (h, w) of the training crop and of the test resize
+modalities = {}  # e.g. {'optical': dict(channels=3), 'depth': dict(channels=1)}
+modality_suffixes = {}  # e.g. {'optical': '.png', 'depth': '.tif'}
+modality_channels = None  # e.g. (3, 1)
+modality_mean = None  # per modality, optical in RGB order: [[r, g, b], [aux]]
+modality_std = None
+num_things_classes = None
+num_stuff_classes = None
+class_names = None  # things first (the dataset class METAINFO['classes'])
+lsj_ratio_range = None  # large-scale jitter before the crop (paper IV-C: 0.1-2.0)
+
+# --- values with a default ---
+backend_args = None
+meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+             'flip_direction', 'modalities', 'modality_channels')
+
+# --- built from the values ---
+train_pipeline = [
+    dict(type=LoadMultiModalImages, modalities=modalities, backend_args=backend_args),
+    dict(type=LoadPanopticAnnotations, with_bbox=True, with_mask=True, with_seg=True,
+         backend_args=backend_args),
+    dict(type=ModalityTransform, modality='optical', transforms=[dict(type=PhotoMetricDistortion)]),
+    dict(type=RandomFlip, prob=0.5),
+    dict(type=RandomResize, scale=image_size, ratio_range=lsj_ratio_range, resize_type=Resize,
+         keep_ratio=True),
+    dict(type=RandomCrop, crop_size=image_size, crop_type='absolute', recompute_bbox=True,
+         allow_negative_crop=True),
+    dict(type=FilterAnnotations, min_gt_bbox_wh=(1e-5, 1e-5), by_mask=True),
+    dict(type=PackDetInputs, meta_keys=meta_keys),
+]
+test_pipeline = [
+    dict(type=LoadMultiModalImages, modalities=modalities, backend_args=backend_args),
+    dict(type=Resize, scale=image_size, keep_ratio=True),
+    dict(type=LoadPanopticAnnotations, with_bbox=True, with_mask=True, with_seg=True,
+         backend_args=backend_args),
+    dict(type=PackDetInputs,
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'modalities',
+                    'modality_channels', 'modality_paths')),
+]
+
+# the folders of split S are <modality>/S/ (images) and annotations/panoptic_S{.json,/}
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type=InfiniteSampler, shuffle=True),
+    batch_sampler=dict(type=AspectRatioBatchSampler),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/panoptic_train.json',
+        data_prefix=dict(img='optical/train/', seg='annotations/panoptic_train/'),
+        modalities={},  # {name: '<name>/train/' for name in modalities}
+        modality_suffixes=modality_suffixes,
+        # images without things still carry stuff labels: keep them
+        filter_cfg=dict(filter_empty_gt=False, min_size=8),
+        pipeline=train_pipeline,
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type=DefaultSampler, shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/panoptic_val.json',
+        data_prefix=dict(img='optical/val/', seg='annotations/panoptic_val/'),
+        modalities={},  # {name: '<name>/val/' for name in modalities}
+        modality_suffixes=modality_suffixes,
+        test_mode=True,
+        pipeline=test_pipeline,
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+# annotation paths relative to data_root here (a dataset base prefixes them)
+val_evaluator = [
+    dict(val_evaluator[0], ann_file='annotations/panoptic_val.json',
+         seg_prefix='annotations/panoptic_val/', backend_args=backend_args),
+    dict(val_evaluator[1], ann_file='annotations/instances_val.json', backend_args=backend_args),
+    val_evaluator[2],
+]
+test_evaluator = val_evaluator
+
+# the dataset's part of the model; a top-level config merges it into its model
+dataset_model = dict(
+    data_preprocessor=dict(
+        modality_channels=modality_channels,
+        mean=modality_mean,
+        std=modality_std,
+        batch_augments=[
+            dict(type=BatchFixedSizePad, size=image_size, img_pad_value=0, pad_mask=True,
+                 mask_pad_value=0, pad_seg=True, seg_pad_value=255)
+        ]),
+    panoptic_head=dict(
+        num_things_classes=num_things_classes,
+        num_stuff_classes=num_stuff_classes,
+        loss_cls=dict(class_weight=None)),  # [1.0] * num_classes + [0.1] (no-object class)
+    panoptic_fusion_head=dict(
+        num_things_classes=num_things_classes, num_stuff_classes=num_stuff_classes))

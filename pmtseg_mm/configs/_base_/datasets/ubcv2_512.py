@@ -1,0 +1,56 @@
+# UBCV2 multi-modal fine-grained roofs (or DFC2023 track 1), optical + SAR, 512x512; train 4008,
+# val 1681. Twin of configs/_base_/datasets/ubcv2_512.py (same values; comments there).
+from mmengine.config import read_base
+
+from pmtseg_mm.datasets import UBCV2Dataset
+
+with read_base():
+    from .multimodal_pipeline import *  # noqa: F401,F403
+
+dataset_type = UBCV2Dataset
+data_root = 'data/ubcv2/'
+aux_modality = 'sar'
+image_size = (512, 512)
+num_things_classes = 12
+num_stuff_classes = 1
+num_classes = num_things_classes + num_stuff_classes
+class_names = ('flat_roof', 'gable_roof', 'gambrel_roof', 'row_roof', 'multiple_eave_roof',
+               'hipped_roof_v1', 'hipped_roof_v2', 'mansard_roof', 'pyramid_roof', 'arched_roof',
+               'revolved', 'other', 'background')
+modalities = {'optical': dict(channels=3), aux_modality: dict(channels=1)}
+modality_suffixes = {'optical': '.png', aux_modality: '.tif'}
+modality_channels = (3, 1)
+# placeholders (ImageNet RGB; SAR as 8-bit mid-range): paste yours from modality_stats.json
+modality_mean = [[123.675, 116.28, 103.53], [127.5]]
+modality_std = [[58.395, 57.12, 57.375], [64.0]]
+lsj_ratio_range = (0.1, 2.0)  # paper IV-C
+
+# --- the shared data section (multimodal_pipeline.py) rebuilt with the values above ---
+pipeline_values = dict(modalities=modalities, scale=image_size, crop_size=image_size,
+                       ratio_range=lsj_ratio_range)
+train_pipeline = [dict(t, **{k: v for k, v in pipeline_values.items() if k in t})
+                  for t in train_pipeline]
+test_pipeline = [dict(t, **{k: v for k, v in pipeline_values.items() if k in t})
+                 for t in test_pipeline]
+dataset_values = dict(type=dataset_type, data_root=data_root, modality_suffixes=modality_suffixes)
+train_dataloader = dict(
+    train_dataloader,
+    dataset=dict(train_dataloader['dataset'], **dataset_values, pipeline=train_pipeline,
+                 modalities={m: f'{m}/train/' for m in modalities}))
+val_dataloader = dict(
+    val_dataloader,
+    dataset=dict(val_dataloader['dataset'], **dataset_values, pipeline=test_pipeline,
+                 modalities={m: f'{m}/val/' for m in modalities}))
+test_dataloader = val_dataloader
+val_evaluator = [dict(e, **{k: data_root + e[k] for k in ('ann_file', 'seg_prefix') if k in e})
+                 for e in val_evaluator]
+test_evaluator = val_evaluator
+dataset_model = dict(
+    data_preprocessor=dict(
+        modality_channels=modality_channels, mean=modality_mean, std=modality_std,
+        batch_augments=[dict(dataset_model['data_preprocessor']['batch_augments'][0],
+                             size=image_size)]),
+    panoptic_head=dict(num_things_classes=num_things_classes, num_stuff_classes=num_stuff_classes,
+                       loss_cls=dict(class_weight=[1.0] * num_classes + [0.1])),
+    panoptic_fusion_head=dict(num_things_classes=num_things_classes,
+                              num_stuff_classes=num_stuff_classes))

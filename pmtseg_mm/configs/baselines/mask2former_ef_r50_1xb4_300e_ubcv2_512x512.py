@@ -1,0 +1,18 @@
+# Mask2Former-EF (early fusion: the modalities stacked as 4 input channels), R50, on
+# UBCV2 (optical + SAR, 512x512); 300 epochs = ceil(4008 / 4) x 300 = 300600 iterations.
+# Python-style twin of configs/baselines/mask2former-ef_r50_1xb4-300e_ubcv2-512x512.py.
+from mmengine.config import read_base
+
+with read_base():
+    from .._base_.models.mask2former_ef_r50 import *  # noqa: F401,F403
+    from .._base_.datasets.ubcv2_512 import *  # noqa: F401,F403
+    from .._base_.schedules.adamw_iter import *  # noqa: F401,F403
+
+model.merge(dict(dataset_model, backbone=dict(in_channels=(sum(modality_channels), ))))
+
+max_iters = 300600
+val_interval = 10020  # every 10 epochs
+param_scheduler.merge(
+    dict(end=max_iters, milestones=[int(max_iters * 0.89), int(max_iters * 0.96)]))
+train_cfg.merge(dict(max_iters=max_iters, val_interval=val_interval))
+default_hooks.merge(dict(checkpoint=dict(interval=val_interval)))
