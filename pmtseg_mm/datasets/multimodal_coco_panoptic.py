@@ -161,7 +161,7 @@ def classes_from_categories(categories: Sequence[dict], ann_file: str) -> dict:
 
 @DATASETS.register_module()
 class MultiModalCocoPanopticDataset(CocoPanopticDataset):
-    """:class:`CocoPanopticDataset` with a folder per modality (layout in DESIGN.md).
+    """:class:`CocoPanopticDataset` with a folder per modality (layout: docs/dataset_prepare.md).
 
     Every modality file shares the stem of the image ``file_name`` in the panoptic JSON:
     ``<data_root>/<modalities[name]>/<stem><modality_suffixes[name]>``. Each data info gets

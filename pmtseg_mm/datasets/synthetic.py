@@ -23,9 +23,9 @@ Aux encodings:
 * ``nir``: 8-bit reflectance, PNG: water 15, car 45, road asphalt 55, roof material 115
   (unlike optical, roofs and roads differ), grass 175, trees 195, plus texture and noise.
 
-Layout per split: see DESIGN.md ("On-disk format"); ``modality_stats.json`` holds per-band
-mean/std over the train split (optical in RGB order). Every image entry of the JSON files also
-carries its optical ``condition`` ('clear' | 'dark' | 'fog') for per-condition analysis.
+Layout per split: docs/dataset_prepare.md ("The common layout"); ``modality_stats.json`` holds
+per-band mean/std over the train split (optical in RGB order). Every image entry of the JSON files
+also carries its optical ``condition`` ('clear' | 'dark' | 'fog') for per-condition analysis.
 """
 import os
 import os.path as osp
@@ -327,7 +327,7 @@ def _check_args(num_train: int, num_val: int, size: int, aux: str, workers: int)
 def generate_synthetic(out_dir: str, num_train: int, num_val: int, size: int = 128,
                        aux: str = 'depth', seed: int = 0, workers: int = 0,
                        progress: bool = True) -> Dict[str, object]:
-    """Write the synthetic dataset in the on-disk layout of DESIGN.md.
+    """Write the synthetic dataset in the on-disk layout of docs/dataset_prepare.md.
 
     Deterministic for ``seed`` whatever ``workers`` is (sample ``i`` of a split draws from
     ``default_rng([seed, split_id, i, stream])``). All images are written first and the JSON

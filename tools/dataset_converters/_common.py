@@ -1,4 +1,4 @@
-"""Shared writers of the dataset converters (layout: docs/dataset_prepare.md, DESIGN.md).
+"""Shared writers of the dataset converters (layout: docs/dataset_prepare.md, "The common layout").
 
 Every converter writes, per split, the modality images first, then the COCO panoptic PNGs, and
 the two JSON files last, atomically (temporary file + ``os.replace``). The split's JSON files

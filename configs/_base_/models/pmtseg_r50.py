@@ -16,7 +16,8 @@ model = dict(
         type='TMSFNeck',
         in_channels=[[256, 512, 1024, 2048], [256, 512, 1024, 2048]],
         # 3 MSDeformAttn encoder layers per modality (Mask2Former: 6; the paper does not state
-        # it): two pixel decoders are most of PMTSeg's cost over Mask2Former-EF (README Efficiency)
+        # it): two pixel decoders are most of PMTSeg's cost over Mask2Former-EF
+        # (docs/benchmarks.md, Efficiency)
         pixel_decoder=dict(_base_.pixel_decoder,
                            encoder=dict(_base_.pixel_decoder.encoder, num_layers=3)),
         num_modalities=2,
