@@ -24,7 +24,8 @@ def get_version() -> str:
 
 
 def add_mim_extension() -> None:
-    """Expose tools/ and configs/ as pmtseg_mm/.mim for ``mim train pmtseg_mm CONFIG``.
+    """Expose tools/, configs/ and model-index.yml as pmtseg_mm/.mim, for
+    ``mim train|test pmtseg_mm CONFIG`` and ``mim search pmtseg_mm``.
 
     Symlinks for editable installs, copies when building a distribution (as mmdet does).
     """
@@ -37,7 +38,7 @@ def add_mim_extension() -> None:
     root = osp.dirname(osp.abspath(__file__))
     mim_path = osp.join(root, 'pmtseg_mm', '.mim')
     os.makedirs(mim_path, exist_ok=True)
-    for name in ('tools', 'configs'):
+    for name in ('tools', 'configs', 'model-index.yml'):
         src, dst = osp.join(root, name), osp.join(mim_path, name)
         if osp.islink(dst) or osp.isfile(dst):
             os.remove(dst)
@@ -45,8 +46,10 @@ def add_mim_extension() -> None:
             shutil.rmtree(dst)
         if mode == 'symlink':
             os.symlink(osp.relpath(src, mim_path), dst)
-        else:
+        elif osp.isdir(src):
             shutil.copytree(src, dst)
+        else:
+            shutil.copyfile(src, dst)
 
 
 add_mim_extension()
@@ -59,7 +62,12 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'demo', 'tests')),
     include_package_data=True,
-    package_data={'pmtseg_mm': ['.mim/configs/**/*.py', '.mim/tools/**/*']},
+    package_data={
+        'pmtseg_mm': [
+            '.mim/model-index.yml', '.mim/configs/**/*.py', '.mim/configs/**/*.yml',
+            '.mim/tools/**/*'
+        ]
+    },
     python_requires='>=3.8',
     license='Apache License 2.0',
     install_requires=read_requirements('runtime.txt') + read_requirements('mminstall.txt'),
