@@ -81,7 +81,8 @@ def test_every_row_has_a_config():
                 'tab6-tmaa-ed', 'tab6-tmaa-kl', 'tab7-tmsf-2layers', 'tab7-tmsf-3layers',
                 'tab8-optical-only', 'tab8-depth-only', 'tab9-scales-4', 'tab9-scales-4-8',
                 'tab9-scales-4-8-16', 'tab10-no-lcon', 'tab11-lv', 'tab11-nt', 'fig6-alpha1',
-                'fig6-alpha3', 'fig6-alpha7', 'fig6-alpha10', 'lcon-batch', 'tmaa-level0',
+                'fig6-alpha3', 'fig6-alpha7', 'fig6-alpha10', 'lcon-batch', 'lcon-literal',
+                'tmaa-level0',
                 'tmaa-level3', 'cost-enc3', 'cost-enc6', 'cost-kv64'}
     assert names == expected
     readme = open(osp.join(ABLATIONS, 'README.md')).read()
@@ -123,6 +124,7 @@ ALLOWED = {
     'fig6-alpha7': ('model.tmaa_loss.loss_weight', ),
     'fig6-alpha10': ('model.tmaa_loss.loss_weight', ),
     'lcon-batch': ('model.panoptic_head.contrastive_level', ),
+    'lcon-literal': ('model.panoptic_head.contrastive_form', ),
     'tmaa-level0': ('model.tmaa_loss.levels', ),
     'tmaa-level3': ('model.tmaa_loss.levels', ),
     'cost-enc3': ('model.neck.pixel_decoder.encoder.num_layers', ),
@@ -225,7 +227,9 @@ def test_switches_change_the_model():
         main.panoptic_head.task_mlp)
     # batch-level L_CON: task-specific padding texts
     assert by_name('lcon-batch').panoptic_head.label_texts[-1] == \
-        'RS data with a panoptic background'
+        'RS data without a matched segment for panoptic'
+    assert (by_name('lcon-literal').panoptic_head.loss_con.form,
+            main.panoptic_head.loss_con.form) == ('literal', 'multi_positive')
 
 
 def test_tmaa_variants_differ_on_the_same_features():

@@ -10,9 +10,11 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData, PixelData
 from mmseg.utils import tokenize
 
-from pmtseg_mm.models.dense_heads.psh_head import (PSHHead, batch_contrastive_loss,
-                                                   build_task_targets,
-                                                   task_label_contrastive_loss)
+from pmtseg_mm.datasets.semcity_toulouse import SemCityToulouseDataset
+from pmtseg_mm.datasets.synthetic import SYNTHETIC_METAINFO
+from pmtseg_mm.datasets.ubcv2 import UBCV2Dataset
+from pmtseg_mm.datasets.valid import VALIDDataset
+from pmtseg_mm.models.dense_heads.psh_head import PSHHead, build_task_targets
 from pmtseg_mm.models.layers.text_encoder import TaskTextEncoder
 from small_parts import pixel_decoder
 
@@ -164,56 +166,6 @@ def test_text_encoder_pools_eot_and_rejects_long_texts():
         ['RS data with a car'])[0, -1] == 49407
 
 
-# ----------------------------------------------------------------------------- L_CON
-def test_contrastive_loss_equals_hand_computation():
-    t = [(1.0, 0.0), (0.0, 1.0), (0.6, 0.8)]
-    lab = [(0.8, 0.6), (-0.6, 0.8), (0.0, -1.0)]
-    tau = 0.5
-    sim = [[a[0] * b[0] + a[1] * b[1] for b in lab] for a in t]
-    t2l = -sum(math.log(math.exp(sim[i][i] / tau) / sum(math.exp(sim[i][j] / tau)
-                                                       for j in range(3)))
-               for i in range(3)) / 3
-    l2t = -sum(math.log(math.exp(sim[j][j] / tau) / sum(math.exp(sim[i][j] / tau)
-                                                       for i in range(3)))
-               for j in range(3)) / 3
-    assert t2l + l2t == pytest.approx(2.6285845368932828, abs=1e-9)
-    # unnormalised inputs: ⊙ is the cosine similarity
-    q_task = torch.tensor(t) * torch.tensor([[1.0], [3.0], [2.0]])
-    q_label = torch.tensor(lab) * 0.5
-    loss = task_label_contrastive_loss(q_task, q_label, tau)
-    assert loss.item() == pytest.approx(t2l + l2t, abs=1e-5)
-    # batched: the mean over images
-    batched = task_label_contrastive_loss(
-        torch.stack([q_task, q_label]), torch.stack([q_label, q_task]), tau)
-    assert batched.item() == pytest.approx(t2l + l2t, abs=1e-5)  # symmetric in its inputs
-    with pytest.raises(ValueError, match='same shape'):
-        task_label_contrastive_loss(q_task, q_label[:2], tau)
-
-
-def test_batch_contrastive_loss_equals_hand_computation():
-    """OneFormer-style L_CON: image a's flattened query set against image b's text set."""
-    q_task = torch.tensor([[[1.0], [0.0]], [[0.0], [3.0]]])  # flattened: (1, 0), (0, 1)·3
-    q_label = torch.tensor([[[1.0], [1.0]], [[0.0], [2.0]]])  # (1, 1)/√2, (0, 1)·2
-    tau = 0.5
-    r = 1 / math.sqrt(2)
-    sim = [[r, 0.0], [r, 1.0]]  # sim[a][b] = cos(Q_task(a), Q_label(b))
-
-    def ce(logits, target):
-        return -math.log(math.exp(logits[target]) / sum(math.exp(z) for z in logits))
-
-    logits = [[s / tau for s in row] for row in sim]
-    t2l = (ce(logits[0], 0) + ce(logits[1], 1)) / 2  # rows: an image's queries vs all texts
-    l2t = (ce([logits[0][0], logits[1][0]], 0) + ce([logits[0][1], logits[1][1]], 1)) / 2
-    assert l2t == pytest.approx((math.log(2) + ce([0.0, 2.0], 1)) / 2)
-    assert batch_contrastive_loss(q_task, q_label, tau).item() == pytest.approx(t2l + l2t, abs=1e-6)
-    # one image: no negatives, nothing to contrast
-    assert batch_contrastive_loss(q_task[:1], q_label[:1], tau).item() == pytest.approx(0.0)
-    # the per-image form of eq. 12-14 differs on the same inputs
-    assert task_label_contrastive_loss(q_task, q_label, tau).item() != pytest.approx(t2l + l2t)
-    with pytest.raises(ValueError, match=r'\(B, N, C\)'):
-        batch_contrastive_loss(q_task[0], q_label[0], tau)
-
-
 # ----------------------------------------------------------------------------- targets
 @pytest.mark.parametrize('tensor_masks', [False, True])
 def test_task_targets_from_panoptic_gt(tensor_masks):
@@ -336,7 +288,7 @@ def test_contrastive_pairs_matched_queries_with_their_label_texts():
     (label_embeds, ) = seen
     texts = head.text_encoder(head.label_texts)
     assert head.label_texts[0] == 'RS data with a building'
-    assert head.label_texts[-1] == 'RS data with a background'
+    assert head.label_texts[-1] == 'RS data without a matched segment'
     # per slot: index of the label text it carries (instance task: 2 buildings, 1 car)
     slot_text = [int((texts - row).abs().sum(-1).argmin()) for row in label_embeds[0]]
     assert sorted(slot_text) == [0, 0, 1, 6, 6, 6]
@@ -373,8 +325,9 @@ def test_plain_head_trains_on_panoptic_targets():
 def test_batch_level_contrast_uses_task_specific_padding_texts():
     head = build_head(contrastive_level='batch', task_probs=dict(instance=1.0))
     assert head.label_texts[6:] == [
-        'RS data with a background', 'RS data with a semantic background',
-        'RS data with a instance background', 'RS data with a panoptic background']
+        'RS data without a matched segment', 'RS data without a matched segment for semantic',
+        'RS data without a matched segment for instance',
+        'RS data without a matched segment for panoptic']
     seen = []
     head.label_encoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
     losses = head.loss(neck_output(2), [panoptic_sample(), panoptic_sample()])
@@ -387,11 +340,71 @@ def test_batch_level_contrast_uses_task_specific_padding_texts():
     assert head.loss(neck_output(1), [panoptic_sample()])['loss_con'].item() == pytest.approx(0.0)
 
 
+def test_contrastive_loss_reuses_the_assignment_of_the_segmentation_loss():
+    """L_CON pairs each slot with the label that L_PSH's Hungarian matching of the last decoder
+    layer gave it: the matcher runs once per image and decoder layer, never again for L_CON."""
+    head = build_head(task_probs=dict(panoptic=1.0))
+    assigned, seen = [], []
+    assign = head.assigner.assign
+
+    def counting_assign(*args, **kwargs):
+        result = assign(*args, **kwargs)
+        assigned.append(result)
+        return result
+
+    head.assigner.assign = counting_assign
+    head.label_encoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    head.loss(neck_output(2), [panoptic_sample(), panoptic_sample()])
+    num_layers = head.num_transformer_decoder_layers + 1  # the initial queries and each layer
+    assert len(assigned) == 2 * num_layers
+    texts = head.text_encoder(head.label_texts)
+    for image, result in zip(seen[0], assigned[-2:]):  # the last layer's assignment
+        slot_text = [int((texts - row).abs().sum(-1).argmin()) for row in image]
+        # gt order of panoptic targets: building, building, car, road, grass
+        gt_labels = torch.tensor([0, 0, 1, 3, 4])
+        expected = torch.full((6, ), 6)  # unmatched: the padding text
+        matched = result.gt_inds > 0
+        expected[matched] = gt_labels[result.gt_inds[matched] - 1]
+        assert slot_text == expected.tolist()
+
+
+@pytest.mark.parametrize('classes', [
+    SYNTHETIC_METAINFO['classes'], SemCityToulouseDataset.METAINFO['classes'],
+    UBCV2Dataset.METAINFO['classes'], VALIDDataset.METAINFO['classes']])
+@pytest.mark.parametrize('level', ['query', 'batch'])
+def test_padding_text_differs_from_every_class_text(classes, level):
+    """UBCV2 has a stuff class "background": it must not share the unmatched slots' text."""
+    kwargs = dict(num_things_classes=1, num_stuff_classes=len(classes) - 1,
+                  class_names=tuple(classes), contrastive_level=level,
+                  loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0,
+                                class_weight=[1.0] * len(classes) + [0.1]))
+    head = build_head(**kwargs)
+    num_classes = len(classes)
+    class_texts, pad_texts = head.label_texts[:num_classes], head.label_texts[num_classes:]
+    assert len(pad_texts) == (4 if level == 'batch' else 1)
+    assert not set(pad_texts) & set(class_texts)
+    assert len(set(head.label_texts)) == len(head.label_texts)
+    with pytest.raises(ValueError, match='`pad_text` gives'):
+        build_head(**kwargs, pad_text=f'RS data with a {classes[-1]}')
+
+
+def test_task_queries_and_i_task_share_one_layer_norm():
+    head = build_head()
+    x = neck_output(2)
+    with torch.no_grad():
+        cls_preds, _, q_task = head._decode(x, ['semantic', 'panoptic'])
+    # every query row, I_task (the last) included, is LayerNorm-ed: zero mean, unit variance
+    assert torch.allclose(q_task.mean(-1), torch.zeros(2, 6), atol=1e-5)
+    assert torch.allclose(q_task.var(-1, unbiased=False), torch.ones(2, 6), atol=1e-3)
+
+
 def test_invalid_configs_raise():
     with pytest.raises(ValueError, match='prompt_mode'):
         build_head(prompt_mode='clip')
     with pytest.raises(ValueError, match='`contrastive_level` must be one of'):
         build_head(contrastive_level='image')
+    with pytest.raises(ValueError, match='`contrastive_form` must be one of'):
+        build_head(contrastive_form='sum')
     with pytest.raises(ValueError, match='use_contrastive=True'):
         build_head(prompt_mode='nt', use_contrastive=True)
     with pytest.raises(ValueError, match='class_names'):

@@ -23,10 +23,11 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from pmtseg_mm.models.layers.text_encoder import TaskTextEncoder
+from pmtseg_mm.models.losses.task_contrastive_loss import FORMS as CONTRASTIVE_FORMS
+from pmtseg_mm.models.losses.task_contrastive_loss import LEVELS as CONTRASTIVE_LEVELS
 
 TASKS = ('semantic', 'instance', 'panoptic')
 PROMPT_MODES = ('psh', 'lv', 'nt', 'none')
-CONTRASTIVE_LEVELS = ('query', 'batch')
 
 
 def build_task_targets(task: str, gt_labels: Tensor, gt_masks: Union[BitmapMasks, Tensor],
@@ -86,56 +87,6 @@ def build_task_targets(task: str, gt_labels: Tensor, gt_masks: Union[BitmapMasks
     return gt_labels.new_tensor(classes, dtype=torch.long), torch.stack(masks).long()
 
 
-def task_label_contrastive_loss(q_task: Tensor, q_label: Tensor, tau: float) -> Tensor:
-    """Task-adapted contrastive loss L_CON (eq. 12-14).
-
-    Symmetric InfoNCE over the N query slots of each image: slot i of Q_task is the positive
-    of slot i of Q_label, the other slots are negatives; q ⊙ q' is the cosine similarity.
-    Returns L_{task→label} + L_{label→task}, each averaged over slots and images.
-
-    Args:
-        q_task (Tensor): (B, N, C) or (N, C).
-        q_label (Tensor): Same shape as ``q_task``.
-        tau (float): Temperature τ.
-    """
-    if q_task.shape != q_label.shape:
-        raise ValueError(f'Q_task {tuple(q_task.shape)} and Q_label {tuple(q_label.shape)} '
-                         'must have the same shape.')
-    q_task = F.normalize(q_task, dim=-1)
-    q_label = F.normalize(q_label, dim=-1)
-    # logits[..., i, j] = q_i^task ⊙ q_j^label / τ
-    logits = q_task @ q_label.transpose(-1, -2) / tau
-    num_queries = logits.shape[-1]
-    target = torch.arange(num_queries, device=logits.device).expand(logits.shape[:-1])
-    task_to_label = F.cross_entropy(logits.reshape(-1, num_queries), target.reshape(-1))
-    label_to_task = F.cross_entropy(
-        logits.transpose(-1, -2).reshape(-1, num_queries), target.reshape(-1))
-    return task_to_label + label_to_task
-
-
-def batch_contrastive_loss(q_task: Tensor, q_label: Tensor, tau: float) -> Tensor:
-    """Batch-level L_CON (OneFormer's query-text contrastive loss), in the form of eq. 12-14.
-
-    Each image's query set is one vector (its N query embeddings flattened, then
-    L2-normalised); image b's Q_task is the positive of image b's Q_label and the other
-    images' label sets are negatives. Returns L_{task→label} + L_{label→task} (eq. 14), each
-    averaged over the images; 0 for a batch of one image.
-
-    Args:
-        q_task (Tensor): (B, N, C).
-        q_label (Tensor): Same shape as ``q_task``.
-        tau (float): Temperature τ.
-    """
-    if q_task.shape != q_label.shape or q_task.dim() != 3:
-        raise ValueError(f'Q_task {tuple(q_task.shape)} and Q_label {tuple(q_label.shape)} '
-                         'must both be (B, N, C).')
-    q_task = F.normalize(q_task.flatten(1), dim=-1)
-    q_label = F.normalize(q_label.flatten(1), dim=-1)
-    logits = q_task @ q_label.t() / tau  # logits[a, b] = Q_task(a) ⊙ Q_label(b) / τ
-    target = torch.arange(logits.shape[0], device=logits.device)
-    return F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)
-
-
 @MODELS.register_module()
 class NeckOutputPassThrough(BaseModule):
     """Pixel-decoder slot of :class:`PSHHead` when the neck (TMSFNeck) already produced the
@@ -184,7 +135,8 @@ class TaskQueryGenerator(BaseModule):
     input), so F_T^{1/4} is average-pooled to at most ``pool_size``² tokens. N-1 query slots,
     initialised with I_task plus a learned slot embedding, pass through a ``num_layers``-layer
     Transformer (self-attention among slots, cross-attention to the pooled tokens, FFN), and
-    are concatenated with I_task into N queries (OneFormer's task-conditioned query init).
+    are concatenated with I_task into N queries (OneFormer's task-conditioned query init); one
+    final LayerNorm over all N puts I_task and the slots on the same scale.
     Cost per image and layer: O((N-1)² + (N-1)·pool_size²) attention entries, independent of
     the input size (100 queries, 16² pool: ≈ 35k entries per head).
 
@@ -218,7 +170,9 @@ class TaskQueryGenerator(BaseModule):
             dropout=0.0,
             batch_first=True,
             norm_first=True)
-        self.layers = nn.TransformerDecoder(layer, num_layers, norm=nn.LayerNorm(embed_dims))
+        self.layers = nn.TransformerDecoder(layer, num_layers)
+        # one LayerNorm over all N queries puts I_task and the generated slots on one scale
+        self.norm = nn.LayerNorm(embed_dims)
 
     def forward(self, feature: Tensor, pos: Tensor, task_embed: Tensor) -> Tensor:
         """
@@ -236,7 +190,7 @@ class TaskQueryGenerator(BaseModule):
         memory = memory.repeat_interleave(task_embed.shape[0] // feature.shape[0], dim=0)
         slots = task_embed[:, None] + self.slot_embed.weight[None]
         slots = self.layers(slots, memory)
-        return torch.cat([slots, task_embed[:, None]], dim=1)
+        return self.norm(torch.cat([slots, task_embed[:, None]], dim=1))
 
     def pooled_shape(self, feature: Tensor) -> Tuple[int, int]:
         """Pooled grid size for ``feature`` (never larger than the feature itself)."""
@@ -256,6 +210,11 @@ class PSHHead(Mask2FormerHead):
     second pixel decoder runs unless ``pixel_decoder`` is given (then ``x`` is multi-level
     backbone features, as for stock Mask2Former).
 
+    Key/value scales (ours): the paper's decoder "attends to F_T^{1/4 ... 1/32}"; here, as in
+    Mask2Former, decoder layer l attends to F_T^{1/32}, F_T^{1/16}, F_T^{1/8} in turn (l mod 3)
+    and F_T^{1/4} is the mask feature every layer's masks are read from: masked attention at
+    1/4 would cost 16x that at 1/16 per layer for features the masks already use.
+
     Args:
         class_names (Sequence[str], optional): Category names, things first (``num_classes``
             of them), for the label texts; required when L_CON is used.
@@ -272,28 +231,34 @@ class PSHHead(Mask2FormerHead):
             by the 2-layer task MLP only.
         use_contrastive (bool, optional): Add L_CON (Table X). Only possible with 'psh';
             None means True for 'psh' and False otherwise.
-        contrastive_level (str): Form of L_CON. 'query' (paper, eq. 12-14): within each
-            image, query slot i of Q_task against slot i of Q_label, the image's other slots
-            as negatives. 'batch' (OneFormer's query-text contrast): each image's whole query
-            set Q_task (flattened) against the text set Q_label of every image in the batch,
-            the other images as negatives; unmatched slots carry a task-specific padding text
-            ("RS data with a {task} background"), so the text set also encodes the task. A
-            batch of one image gives 0. Defaults to 'query'.
+        contrastive_form (str): Positives of L_CON (:class:`TaskContrastiveLoss`):
+            'multi_positive' (default: slots sharing a label text are positives of each other,
+            so a perfect alignment gives ≈ 0) or 'literal' (eq. 12-13 as printed: slot i only;
+            floor ≈ 2·(n_pad/N)·ln n_pad).
+        contrastive_level (str): 'query' (paper, eq. 12-14): within each image, the N slots of
+            Q_task against the N slots of Q_label. 'batch' (OneFormer's query-text contrast):
+            each image's whole query set Q_task (flattened) against the set Q_label of every
+            image in the batch; unmatched slots then carry a task-specific padding text
+            ("{pad_text} for {task}"), so the text set also encodes the task. A batch of one
+            image gives 0. Both levels take either form. Defaults to 'query'.
         task_probs (dict, optional): Sampling probability of each task during training (eq.
             11); normalised; missing tasks are never sampled. None: 0.3 semantic / 0.3
             instance / 0.4 panoptic, or panoptic only for ``prompt_mode='none'`` (a head
             without task conditioning must train on a single task's targets).
         task_prompt (str): Task prompt template with one ``{}`` for the task name.
         label_prompt (str): Label text template with one ``{}`` for the category name.
-        pad_label (str): Category word of the label text of query slots without a matched
-            ground-truth segment ("RS data with a background").
+        pad_text (str): Label text of query slots without a matched ground-truth segment
+            (Mask2Former's "no object"); it must differ from every class's label text (a
+            class called "background", as in UBCV2, has its own text). Defaults to "RS data
+            without a matched segment".
         text_encoder (dict): :class:`TaskTextEncoder` config; its ``out_channels`` is set to
             ``feat_channels``.
         query_generator (dict): ``num_layers``, ``num_heads``, ``pool_size`` of the Q_task
             generator (:class:`TaskQueryGenerator`).
         label_encoder (dict): ``num_layers``, ``num_heads`` of the Transformer encoder producing
             Q_label from the label-text embeddings.
-        contrastive_tau (float): Temperature τ of L_CON. Defaults to 0.07.
+        contrastive_tau (float): Temperature τ of L_CON. Defaults to 0.07 (ours: the paper
+            gives none; CLIP's initial value, see :class:`TaskContrastiveLoss`).
         loss_con_weight (float): β of eq. 16. Defaults to 0.5.
         pixel_decoder (dict, optional): See above. Defaults to None (pass-through).
         Other args: as :class:`mmdet.models.Mask2FormerHead`.
@@ -311,11 +276,12 @@ class PSHHead(Mask2FormerHead):
                  class_names: Optional[Sequence[str]] = None,
                  prompt_mode: str = 'psh',
                  use_contrastive: Optional[bool] = None,
+                 contrastive_form: str = 'multi_positive',
                  contrastive_level: str = 'query',
                  task_probs: Optional[Dict[str, float]] = None,
                  task_prompt: str = 'The task is {}.',
                  label_prompt: str = 'RS data with a {}',
-                 pad_label: str = 'background',
+                 pad_text: str = 'RS data without a matched segment',
                  text_encoder: ConfigType = dict(type='TaskTextEncoder'),
                  query_generator: ConfigType = dict(num_layers=2, num_heads=8, pool_size=16),
                  label_encoder: ConfigType = dict(num_layers=2, num_heads=8),
@@ -348,6 +314,9 @@ class PSHHead(Mask2FormerHead):
         if contrastive_level not in CONTRASTIVE_LEVELS:
             raise ValueError(f'PSHHead: `contrastive_level` must be one of {CONTRASTIVE_LEVELS}, '
                              f'got {contrastive_level!r}.')
+        if contrastive_form not in CONTRASTIVE_FORMS:
+            raise ValueError(f'PSHHead: `contrastive_form` must be one of {CONTRASTIVE_FORMS}, '
+                             f'got {contrastive_form!r}.')
         self.prompt_mode = prompt_mode
         self.use_contrastive = use_contrastive
         self.contrastive_level = contrastive_level
@@ -364,8 +333,6 @@ class PSHHead(Mask2FormerHead):
                 raise ValueError(f'PSHHead: `{key}` must contain exactly one "{{}}", '
                                  f'got {template!r}.')
         self.task_prompts = [task_prompt.format(t) for t in TASKS]
-        self.contrastive_tau = contrastive_tau
-        self.loss_con_weight = loss_con_weight
 
         if prompt_mode == 'none':
             return
@@ -393,10 +360,18 @@ class PSHHead(Mask2FormerHead):
                     f'PSHHead: `class_names` must list the {num_classes} category names '
                     f'(things first) for the label texts, got {class_names!r}.')
             # class texts, the padding text, then (batch-level L_CON) one padding text per task
-            self.label_texts = [label_prompt.format(n) for n in [*class_names, pad_label]]
-            if contrastive_level == 'batch':
-                self.label_texts += [label_prompt.format(f'{t} {pad_label}') for t in TASKS]
+            class_texts = [label_prompt.format(n) for n in class_names]
+            pad_texts = [pad_text] + ([f'{pad_text} for {t}' for t in TASKS]
+                                      if contrastive_level == 'batch' else [])
+            clash = sorted(set(pad_texts) & set(class_texts))
+            if clash:
+                raise ValueError(f'PSHHead: `pad_text` gives {clash}, the label text of a class; '
+                                 'unmatched slots need a text of their own.')
+            self.label_texts = class_texts + pad_texts
             self.text_encoder.tokenize(self.label_texts)
+            self.loss_con = MODELS.build(
+                dict(type='TaskContrastiveLoss', form=contrastive_form, level=contrastive_level,
+                     tau=contrastive_tau, loss_weight=loss_con_weight))
             layer = nn.TransformerEncoderLayer(
                 feat_channels,
                 label_encoder.get('num_heads', 8),
@@ -575,33 +550,39 @@ class PSHHead(Mask2FormerHead):
             targets.append(InstanceData(labels=labels, masks=masks))
         return targets
 
-    def contrastive_loss(self, q_task: Tensor, cls_pred: Tensor, mask_pred: Tensor,
-                         batch_gt_instances: List[InstanceData], batch_img_metas: List[dict],
-                         tasks: Sequence[str]) -> Tensor:
-        """β·L_CON (eq. 12-14, or its batch-level form, see ``contrastive_level``).
+    def get_targets(self, cls_scores_list: List[Tensor], mask_preds_list: List[Tensor],
+                    batch_gt_instances: List[InstanceData], batch_img_metas: List[dict],
+                    return_sampling_results: bool = False) -> Tuple:
+        """``MaskFormerHead.get_targets``, keeping the slot labels (B, N) of the call:
+        ``loss_by_feat`` calls it once per decoder layer, in order, so after it the last
+        layer's Hungarian assignment is kept for L_CON (no second matching)."""
+        targets = super().get_targets(cls_scores_list, mask_preds_list, batch_gt_instances,
+                                      batch_img_metas, return_sampling_results)
+        self._slot_labels = torch.stack(targets[0])
+        return targets
 
-        Query slot i is paired with the label text of the ground-truth segment that the
-        Hungarian matching of the last decoder layer assigns to it ("RS data with a
-        {category}"); unmatched slots are paired with "RS data with a {pad_label}" (batch
-        level: "RS data with a {task} {pad_label}", the image's sampled task). The label text
-        embeddings of the N slots pass through the label encoder to give Q_label.
+    def contrastive_loss(self, q_task: Tensor, slot_labels: Tensor,
+                         tasks: Sequence[str]) -> Tensor:
+        """β·L_CON (eq. 12-14, see :class:`TaskContrastiveLoss`).
+
+        Query slot i is paired with the label text of the ground-truth segment that L_PSH's
+        Hungarian matching of the last decoder layer assigned to it ("RS data with a
+        {category}"); unmatched slots (label ``num_classes``) with ``pad_text`` (batch level:
+        "{pad_text} for {task}", the image's sampled task). The label text embeddings of the N
+        slots pass through the label encoder to give Q_label.
+
+        Args:
+            q_task (Tensor): Q_task, (B, N, C).
+            slot_labels (Tensor): (B, N) assigned class of every slot, ``num_classes`` if none.
+            tasks (Sequence[str]): The sampled task of each image.
         """
-        with torch.no_grad():
-            slot_labels = torch.stack([
-                self._get_targets_single(cls.detach(), mask.detach(), gt, meta)[0]
-                for cls, mask, gt, meta in zip(cls_pred, mask_pred, batch_gt_instances,
-                                               batch_img_metas)
-            ])
-        # unmatched slots carry label num_classes = index of the padding text
-        if self.contrastive_level == 'batch':  # task-specific padding texts follow it
+        slot_texts = slot_labels
+        if self.contrastive_level == 'batch':  # task-specific padding texts follow pad_text
             task_pads = slot_labels.new_tensor([TASKS.index(t) + 1 for t in tasks])[:, None]
-            slot_labels = torch.where(slot_labels == self.num_classes,
-                                      slot_labels + task_pads, slot_labels)
-        label_embeds = self.text_encoder(self.label_texts)[slot_labels]
-        q_label = self.label_encoder(label_embeds)
-        loss = (batch_contrastive_loss if self.contrastive_level == 'batch' else
-                task_label_contrastive_loss)
-        return self.loss_con_weight * loss(q_task, q_label, self.contrastive_tau)
+            slot_texts = torch.where(slot_labels == self.num_classes, slot_labels + task_pads,
+                                     slot_labels)
+        q_label = self.label_encoder(self.text_encoder(self.label_texts)[slot_texts])
+        return self.loss_con(q_task, q_label, slot_texts)
 
     def loss(self, x: Tuple, batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """L_PSH (eq. 15) per decoder layer and β·L_CON as ``loss_con``, one sampled task per
@@ -612,8 +593,7 @@ class PSHHead(Mask2FormerHead):
         cls_preds, mask_preds, q_task = self._decode(x, tasks)
         losses = self.loss_by_feat(cls_preds, mask_preds, batch_gt_instances, batch_img_metas)
         if self.use_contrastive:
-            losses['loss_con'] = self.contrastive_loss(q_task, cls_preds[-1], mask_preds[-1],
-                                                       batch_gt_instances, batch_img_metas, tasks)
+            losses['loss_con'] = self.contrastive_loss(q_task, self._slot_labels, tasks)
         return losses
 
     def predict(self, x: Tuple, batch_data_samples: SampleList,

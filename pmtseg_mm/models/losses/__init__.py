@@ -1,3 +1,4 @@
+from .task_contrastive_loss import TaskContrastiveLoss
 from .tmaa_loss import TMAALoss
 
-__all__ = ['TMAALoss']
+__all__ = ['TaskContrastiveLoss', 'TMAALoss']

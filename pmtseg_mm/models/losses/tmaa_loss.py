@@ -37,10 +37,14 @@ class TMAALoss(nn.Module):
 
     Args:
         mode (str): ``'js'`` (paper), ``'kl'`` or ``'ed'``. Defaults to ``'js'``.
-        tau (float): Softmax temperature τ of eq. 4/5, > 0. Defaults to 0.1.
+        tau (float): Softmax temperature τ of eq. 4/5, > 0. Defaults to 0.1 (ours: the paper
+            gives no value; with cosine affinities in [-1, 1], τ = 0.1 spreads the row logits
+            over [-10, 10], so a row is peaked on similar points without being one-hot).
         levels (Sequence[int]): Feature levels the loss is applied to. Defaults to (0, 1, 2, 3).
         max_points (int): Most points per map, so an affinity never exceeds max_points² entries
-            per sample. Defaults to 1024.
+            per sample. Defaults to 1024 (ours: the paper compares all points, 16384² entries
+            at 1/4 of a 512² input, which does not fit in memory; 1024 points = a 32² grid,
+            4 MiB per affinity in float32; the tiny configs use 256).
         loss_weight (float): α of eq. 16. Defaults to 5.0.
     """
 
