@@ -60,7 +60,44 @@ def test_pretrained_rgb_weights_are_adapted(tmp_path):
     torch.testing.assert_close(adapted['conv1.weight'], w.sum(1, keepdim=True))
 
 
+def test_early_fusion_group_keeps_the_pretrained_rgb_filters(tmp_path):
+    """Mask2Former-EF: a 4-channel group (optical RGB first, then depth) loads a pretrained RGB
+    conv1 with its colour filters bit-exact; the depth channel gets the RGB mean · 3/4."""
+    src = MODELS.build(R18)
+    ckpt = tmp_path / 'rgb.pth'
+    torch.save({'state_dict': src.state_dict()}, ckpt)
+    pretrained = dict(type='Pretrained', checkpoint=str(ckpt))
+    ef = DualBackbone(backbones=[dict(R18, init_cfg=pretrained)], in_channels=(4, ))
+    ef.init_weights()
+    w = src.conv1.weight
+    assert torch.equal(ef.backbones[0].conv1.weight[:, :3], w)
+    torch.testing.assert_close(ef.backbones[0].conv1.weight[:, 3:], w.mean(1, keepdim=True) * 0.75)
+    assert torch.equal(ef.backbones[0].layer1[0].conv1.weight, src.layer1[0].conv1.weight)
+    # a group declared without RGB first keeps the all-channel adaptation
+    no_rgb = DualBackbone(backbones=[dict(R18, init_cfg=pretrained)], in_channels=(4, ),
+                          rgb_first=False)
+    no_rgb.init_weights()
+    torch.testing.assert_close(no_rgb.backbones[0].conv1.weight,
+                               w.mean(1, keepdim=True).repeat(1, 4, 1, 1) * 0.75)
+    # 5 channels (RGB + NIR + DSM): two extra channels
+    adapted = adapt_input_channels({'conv1.weight': w}, {'conv1.weight': torch.zeros(64, 5, 7, 7)})
+    assert torch.equal(adapted['conv1.weight'][:, :3], w)
+    torch.testing.assert_close(adapted['conv1.weight'][:, 3:],
+                               w.mean(1, keepdim=True).repeat(1, 2, 1, 1) * 0.6)
+
+
+def test_single_config_form_gives_each_group_its_own_copy():
+    """``backbones=dict(...)`` for groups of unequal channel counts (each group a copy)."""
+    model = DualBackbone(backbones=R18, in_channels=(3, 1))
+    assert model.backbones[0].conv1.in_channels == 3 and model.backbones[1].conv1.in_channels == 1
+    assert model.backbones[0] is not model.backbones[1]
+    assert [f.shape for f in model(torch.rand(2, 4, 64, 64))[1]] == [
+        (2, 64, 16, 16), (2, 128, 8, 8), (2, 256, 4, 4), (2, 512, 2, 2)]
+    assert R18.get('in_channels') is None  # the caller's dict is left alone
+
+
 @pytest.mark.parametrize('kwargs, words', [
+    (dict(backbones=[R18, R18], in_channels=(3, 1), rgb_first=(True, )), '`rgb_first`'),
     (dict(backbones=[R18], in_channels=(3, 1)), '1 `backbones` configs for 2 modalities'),
     (dict(backbones=R18, in_channels=(3, 1), share_weights=True), 'needs equal channel counts'),
     (dict(backbones=[dict(R18, in_channels=3), R18], in_channels=(2, 1)),

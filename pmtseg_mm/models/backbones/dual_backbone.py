@@ -13,12 +13,19 @@ FUSIONS = (None, 'sum', 'concat', 'gate')
 
 
 def adapt_input_channels(state_dict: Dict[str, Tensor],
-                         model_state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+                         model_state: Dict[str, Tensor],
+                         rgb_first: bool = True) -> Dict[str, Tensor]:
     """Adapt pretrained RGB input convolutions to the model's input channel count.
 
     A 4D weight whose shape differs from the model's only in the input-channel dimension
-    (3 → C) is replaced by the RGB mean repeated C times and scaled by 3 / C, so the response
-    to a constant input is unchanged (C = 1 gives the RGB sum).
+    (3 → C) is adapted:
+
+    - C > 3 and ``rgb_first`` (an early-fusion group whose first three channels are the
+      optical RGB bands): the pretrained RGB filters are kept as they are for channels 0-2 and
+      each extra channel gets the RGB mean filter scaled by 3 / C;
+    - otherwise (C < 3, e.g. a DSM alone, or no RGB in the group): the RGB mean repeated C
+      times and scaled by 3 / C, so the response to a constant input is unchanged (C = 1
+      gives the RGB sum).
     """
     adapted = dict(state_dict)
     for key, weight in state_dict.items():
@@ -28,7 +35,11 @@ def adapt_input_channels(state_dict: Dict[str, Tensor],
                 or weight.shape[2:] != target.shape[2:]):
             continue
         channels = target.shape[1]
-        adapted[key] = weight.mean(dim=1, keepdim=True).repeat(1, channels, 1, 1) * (3.0 / channels)
+        mean = weight.mean(dim=1, keepdim=True) * (3.0 / channels)
+        if rgb_first and channels > 3:
+            adapted[key] = torch.cat([weight, mean.repeat(1, channels - 3, 1, 1)], dim=1)
+        else:
+            adapted[key] = mean.repeat(1, channels, 1, 1)
     return adapted
 
 
@@ -39,7 +50,12 @@ class DualBackbone(BaseModule):
     Any mmdet/mmpretrain backbone works; its ``in_channels`` is set to the group's channel
     count. With pretrained RGB weights (``init_cfg=dict(type='Pretrained', ...)`` in the
     backbone config) the first convolution of a non-RGB group is adapted by
-    :func:`adapt_input_channels` instead of being dropped as a shape mismatch.
+    :func:`adapt_input_channels` instead of being dropped as a shape mismatch: a group of
+    more than 3 channels keeps the pretrained RGB filters for its first three channels when
+    ``rgb_first`` says they are the optical RGB bands. The channel order of the stack is the
+    order of ``modalities`` in ``LoadMultiModalImages`` (and of ``modality_channels`` in
+    ``MultiModalDataPreprocessor``, which converts the optical BGR to RGB): list the optical
+    modality first in an early-fusion group (``in_channels=(4,)`` for optical + depth).
 
     Args:
         backbones (list[dict] | dict): One config per modality, or one config used for all.
@@ -56,6 +72,9 @@ class DualBackbone(BaseModule):
         fusion_channels (Sequence[int], optional): Output channels per level of ``'concat'``;
             defaults to the first modality's channels, so heads written for the single-modality
             backbone (e.g. UPerHead with [256, 512, 1024, 2048]) fit unchanged.
+        rgb_first (bool | Sequence[bool]): Per group (or one for all): its first three
+            channels are RGB, so a pretrained RGB first convolution keeps its filters for them
+            when the group has more than 3 channels. Defaults to True.
         probe_size (int): Side of the zero image run once at build time to read each
             backbone's per-level channels when ``fusion`` is set. Defaults to 64.
         init_cfg (dict, optional): Initialisation config of the wrapper itself.
@@ -72,6 +91,7 @@ class DualBackbone(BaseModule):
                  share_weights: bool = False,
                  fusion: Optional[str] = None,
                  fusion_channels: Optional[Sequence[int]] = None,
+                 rgb_first: Union[bool, Sequence[bool]] = True,
                  probe_size: int = 64,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -80,9 +100,13 @@ class DualBackbone(BaseModule):
             raise ValueError(f'DualBackbone: `in_channels` must be positive channel counts per '
                              f'modality, got {in_channels!r}')
         num = len(self.in_channels)
-        cfgs = [copy.deepcopy(backbones)] * num if isinstance(backbones, dict) else [
-            copy.deepcopy(c) for c in backbones
-        ]
+        cfgs = [copy.deepcopy(backbones) for _ in range(num)] if isinstance(
+            backbones, dict) else [copy.deepcopy(c) for c in backbones]
+        rgb_first = [rgb_first] * num if isinstance(rgb_first, bool) else list(rgb_first)
+        if len(rgb_first) != num or any(not isinstance(r, bool) for r in rgb_first):
+            raise ValueError(f'DualBackbone: `rgb_first` must be a bool or one bool per group '
+                             f'(`in_channels`={self.in_channels}), got {rgb_first!r}')
+        self.rgb_first = tuple(rgb_first)
         if len(cfgs) != num:
             raise ValueError(f'DualBackbone: {len(cfgs)} `backbones` configs for {num} modalities '
                              f'(`in_channels`={self.in_channels})')
@@ -164,7 +188,8 @@ class DualBackbone(BaseModule):
 
     def init_weights(self) -> None:
         super().init_weights()
-        for backbone, pretrained in zip(self.backbones, self._pretrained):
+        for backbone, pretrained, rgb_first in zip(self.backbones, self._pretrained,
+                                                   self.rgb_first):
             if pretrained is None:
                 continue
             ckpt = CheckpointLoader.load_checkpoint(pretrained['checkpoint'], map_location='cpu')
@@ -173,7 +198,8 @@ class DualBackbone(BaseModule):
             if prefix:
                 prefix = prefix if prefix.endswith('.') else prefix + '.'
                 state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            load_state_dict(backbone, adapt_input_channels(state, backbone.state_dict()),
+            load_state_dict(backbone,
+                            adapt_input_channels(state, backbone.state_dict(), rgb_first),
                             strict=False, logger='current')
 
     def forward_modalities(self, x: Tensor) -> Tuple[Tuple[Tensor, ...], ...]:
