@@ -35,7 +35,7 @@ RUNNER_KEYS = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader',
                'visualizer', 'vis_backends', 'default_scope', 'log_level', 'load_from', 'resume',
                'auto_scale_lr', 'randomness', 'launcher', 'work_dir')
 #: Keys whose string values are registry names (a class in the Python-style configs).
-TYPE_KEYS = ('type', 'resize_type')
+TYPE_KEYS = ('type', 'resize_type', 'constructor')
 REGISTRIES = [r for r in vars(mmdet_registry).values()
               if isinstance(r, Registry) and r.scope == 'mmdet']
 

@@ -11,9 +11,13 @@ custom_imports = dict(imports=['pmtseg_mm'], allow_failed_imports=False)
 max_iters = 75000
 val_interval = 5000
 embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
+# GroupedOptimWrapperConstructor: one parameter group per distinct lr/decay (not one per
+# parameter), so the fused AdamW kernel updates all tensors of a group in one call
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=0.0001, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
+    constructor='GroupedOptimWrapperConstructor',
+    optimizer=dict(type='AdamW', lr=0.0001, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999),
+                   fused=True),
     paramwise_cfg=dict(
         custom_keys={
             'backbone': dict(lr_mult=0.1, decay_mult=1.0),
