@@ -21,14 +21,23 @@ By default it compares PMTSeg, Mask2Former-EF and optical-only Mask2Former (the 
         configs/baselines/mask2former-optical_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py
 
 ``--jobs 2`` trains two runs side by side with one thread each (on 2 cores that is ~1.7x the
-throughput of one run with two threads). Results go to ``WORK_DIR/results.{json,md}``; a run
-whose ``metrics.json`` exists is not trained again, so an interrupted benchmark resumes.
+throughput of one run with two threads). Results go to ``WORK_DIR/results.{json,md}``.
+
+Every finished run also writes a small JSON, ``RESULTS_DIR/<config stem>/seed<k>.json`` (default
+``configs/ablations/results``; ``<stem>/<iters>it/seed<k>.json`` when ``--iters`` differs from the
+config's budget): all metrics (overall, per class, per condition), iterations, seed, config, the
+commit and the command. Commit these files (never the checkpoints): a run whose JSON exists is
+not trained again, so a benchmark or ablation grid resumes across sessions.
+``tools/analysis_tools/results_tables.py`` regenerates the results tables of the READMEs from them.
 """
 import argparse
+import datetime
 import glob
 import json
 import os
 import os.path as osp
+import subprocess
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -50,6 +59,8 @@ COLUMNS = {
     'mAcc': 'semantic/mAcc', 'OA': 'semantic/OA'
 }
 CONDITIONS = ('clear', 'dark', 'fog')
+#: Committed run files, relative to the repository root.
+RESULTS_DIR = 'configs/ablations/results'
 CONDITION_COLUMNS = {'PQ': 'panoptic/PQ', 'mIoU': 'semantic/mIoU'}
 # per-class keys of the metrics (MultiTask* metrics, classwise)
 CLASS_KEYS = {'PQ': 'panoptic/{}_PQ', 'IoU': 'semantic/{}_IoU', 'AP': 'instance/segm_{}_AP'}
@@ -61,6 +72,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'Mask2Former-EF, optical-only Mask2Former, tiny)')
     parser.add_argument('--names', nargs='+', help='table names of --configs (default: stems)')
     parser.add_argument('--work-dir', default='work_dirs/benchmark_synthetic')
+    parser.add_argument('--results-dir', default=osp.join(ROOT, RESULTS_DIR),
+                        help='where each finished run writes <config stem>/seed<k>.json (and '
+                        'where finished runs are looked up)')
     parser.add_argument('--data-root', default='data/synthetic_depth')
     parser.add_argument('--num-train', type=int, default=400)
     parser.add_argument('--num-val', type=int, default=100)
@@ -145,10 +159,45 @@ def build_cfg(config: str, args: argparse.Namespace, seed: int, work_dir: str):
     return cfg
 
 
+def config_budget(config: str) -> int:
+    """Training iterations of ``config`` as written."""
+    from mmengine.config import Config
+    return int(Config.fromfile(config).train_cfg.max_iters)
+
+
+def result_path(results_dir: str, config: str, seed: int, iters: Optional[int] = None) -> str:
+    """``<results_dir>/<config stem>/seed<k>.json`` (``<stem>/<iters>it/seed<k>.json`` for a
+    budget other than the config's own)."""
+    stem = osp.splitext(osp.basename(config))[0]
+    folder = osp.join(results_dir, stem)
+    if iters is not None and iters != config_budget(config):
+        folder = osp.join(folder, f'{iters}it')
+    return osp.join(folder, f'seed{seed}.json')
+
+
+def git_commit() -> str:
+    """HEAD of the repository, with ``+dirty`` when tracked files under pmtseg_mm/, configs/ or
+    tools/ differ from it ('unknown' outside a git checkout)."""
+    try:
+        head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--',
+                                'pmtseg_mm', 'configs', 'tools'], cwd=ROOT, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+    return head + ('+dirty' if dirty else '')
+
+
 def run_one(job: Tuple[str, str, int, argparse.Namespace, Dict[str, Tuple[str, int]],
                        int]) -> Dict[str, dict]:
-    """Train one config with one seed, test it on all val images and per condition."""
+    """Train one config with one seed, test it on all val images and per condition; write the
+    run's JSON to the results folder (a run whose JSON exists is read, not trained again)."""
     name, config, seed, args, subsets, threads = job
+    saved = result_path(args.results_dir, config, seed, args.iters)
+    if osp.exists(saved):
+        with open(saved) as f:
+            return json.load(f)
     import torch
     torch.set_num_threads(threads)
     from mmengine.registry import init_default_scope
@@ -158,10 +207,6 @@ def run_one(job: Tuple[str, str, int, argparse.Namespace, Dict[str, Tuple[str, i
     init_default_scope('mmdet')
     work_dir = osp.join(args.work_dir, name.replace(' ', '_').replace('(', '').replace(')', ''),
                         f'seed{seed}')
-    done = osp.join(work_dir, 'metrics.json')
-    if osp.exists(done):
-        with open(done) as f:
-            return json.load(f)
     start = time.time()
     cfg = build_cfg(config, args, seed, work_dir)
     runner = Runner.from_cfg(cfg)
@@ -174,9 +219,16 @@ def run_one(job: Tuple[str, str, int, argparse.Namespace, Dict[str, Tuple[str, i
             tag: test_checkpoint(twin, args, seed, osp.join(work_dir, f'test-{tag}'), checkpoint,
                                  subsets) for tag, twin in test_twins(config).items()}
     result['wall_s'] = time.time() - start
+    result.update(
+        seed=seed, config=osp.relpath(osp.abspath(config), ROOT), commit=args.commit,
+        command=args.command, threads=threads, batch_size=args.batch_size,
+        date=datetime.datetime.now().isoformat(timespec='seconds'))
     result = json.loads(json.dumps(result, default=float))
-    with open(done, 'w') as f:
-        json.dump(result, f, indent=1)
+    os.makedirs(osp.dirname(saved), exist_ok=True)
+    with open(saved + '.tmp', 'w') as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+        f.write('\n')
+    os.replace(saved + '.tmp', saved)
     return result
 
 
@@ -237,6 +289,9 @@ def format_tables(runs: Dict[str, List[dict]], classes: Sequence[str]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
+    args.commit = git_commit()
+    args.command = ' '.join(['python', osp.relpath(osp.abspath(__file__), ROOT)] +
+                            list(sys.argv[1:] if argv is None else argv))
     os.makedirs(args.work_dir, exist_ok=True)
     start = time.time()
     from pmtseg_mm.datasets.synthetic import SYNTHETIC_METAINFO, generate_synthetic
