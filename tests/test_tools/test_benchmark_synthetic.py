@@ -91,3 +91,30 @@ def test_twin_rows_in_tables():
     runs = {'PMTSeg': [dict(all=metrics)], 'PMTSeg [optical-only]': [dict(all=metrics)]}
     lines = bench.format_tables(runs, ()).splitlines()
     assert lines[3].startswith('| PMTSeg [optical-only] | 30.0 |')
+
+
+# ----------------------------------------------------------------------------- benchmark_train_iter
+_spec_iter = importlib.util.spec_from_file_location(
+    'benchmark_train_iter', osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_train_iter.py'))
+train_iter = importlib.util.module_from_spec(_spec_iter)
+_spec_iter.loader.exec_module(train_iter)
+EF_TINY = 'configs/baselines/mask2former-ef_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
+
+
+def test_train_iter_benchmark_runs_each_config_through_the_runner(tmp_path, capsys):
+    root = str(tmp_path / 'data')
+    generate_synthetic(root, num_train=4, num_val=1, size=64, seed=0, progress=False)
+    common = ['--iters', '4', '--skip', '1', '--threads', '1', '--data-root', root,
+              '--cfg-options', 'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+              'train_dataloader.persistent_workers=False']
+    train_iter.main([osp.join(ROOT, EF_TINY)] * 2 + ['--names', 'grouped', 'per-param'] + common +
+                    ['--cfg-options-of', '1',
+                     "optim_wrapper.constructor='DefaultOptimWrapperConstructor'"])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith('| grouped |') or
+            line.startswith('| per-param |')]
+    assert len(rows) == 2 and rows[0].endswith('| 1.00 |')
+    assert all(float(r.split('|')[2]) > 0 for r in rows)
+    with pytest.raises(SystemExit):
+        train_iter.main([osp.join(ROOT, EF_TINY), '--cfg-options-of', '3', 'a=1'])
+    assert 'not the index of a config' in capsys.readouterr().err

@@ -36,6 +36,7 @@ import glob
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
@@ -205,8 +206,7 @@ def run_one(job: Tuple[str, str, int, argparse.Namespace, Dict[str, Tuple[str, i
 
     import pmtseg_mm  # noqa: F401
     init_default_scope('mmdet')
-    work_dir = osp.join(args.work_dir, name.replace(' ', '_').replace('(', '').replace(')', ''),
-                        f'seed{seed}')
+    work_dir = osp.join(args.work_dir, re.sub(r'[^\w.-]+', '_', name).strip('_'), f'seed{seed}')
     start = time.time()
     cfg = build_cfg(config, args, seed, work_dir)
     runner = Runner.from_cfg(cfg)
