@@ -37,6 +37,7 @@ import json
 import os
 import os.path as osp
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -290,8 +291,8 @@ def format_tables(runs: Dict[str, List[dict]], classes: Sequence[str]) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     args.commit = git_commit()
-    args.command = ' '.join(['python', osp.relpath(osp.abspath(__file__), ROOT)] +
-                            list(sys.argv[1:] if argv is None else argv))
+    args.command = shlex.join(['python', osp.relpath(osp.abspath(__file__), ROOT)] +
+                              list(sys.argv[1:] if argv is None else argv))
     os.makedirs(args.work_dir, exist_ok=True)
     start = time.time()
     from pmtseg_mm.datasets.synthetic import SYNTHETIC_METAINFO, generate_synthetic
