@@ -1,4 +1,5 @@
 """Run every test with mmdet as the default registry scope, as the Runner does for our configs."""
+import os
 import warnings
 
 import pytest
@@ -8,7 +9,8 @@ from mmengine.registry import init_default_scope
 import pmtseg_mm  # noqa: F401  (registers components)
 
 warnings.filterwarnings('ignore', category=DeprecationWarning)
-torch.set_num_threads(2)
+# PMTSEG_TEST_THREADS: fewer threads when the suite runs beside another torch job (2 cores)
+torch.set_num_threads(int(os.environ.get('PMTSEG_TEST_THREADS', '2')))
 
 
 @pytest.fixture(autouse=True, scope='session')
