@@ -319,7 +319,6 @@ class PSHHead(Mask2FormerHead):
                              f'got {contrastive_form!r}.')
         self.prompt_mode = prompt_mode
         self.use_contrastive = use_contrastive
-        self.contrastive_level = contrastive_level
         if task_probs is None:
             task_probs = (dict(panoptic=1.0) if prompt_mode == 'none' else
                           dict(semantic=0.3, instance=0.3, panoptic=0.4))
@@ -577,7 +576,7 @@ class PSHHead(Mask2FormerHead):
             tasks (Sequence[str]): The sampled task of each image.
         """
         slot_texts = slot_labels
-        if self.contrastive_level == 'batch':  # task-specific padding texts follow pad_text
+        if self.loss_con.level == 'batch':  # task-specific padding texts follow pad_text
             task_pads = slot_labels.new_tensor([TASKS.index(t) + 1 for t in tasks])[:, None]
             slot_texts = torch.where(slot_labels == self.num_classes, slot_labels + task_pads,
                                      slot_labels)
