@@ -1,4 +1,5 @@
-"""Install pmtseg-mm: ``pip install -e .`` (see tools/install.sh for the full stack)."""
+"""Install pmtseg-mm: ``pip install -e ".[mm2023]"`` or ``".[onedl]"`` (the OpenMMLab line;
+mmcv is built from source on both: tools/install.sh does the whole stack, docs/install.md)."""
 import os
 import os.path as osp
 import shutil
@@ -70,10 +71,14 @@ setup(
     },
     python_requires='>=3.8',
     license='Apache License 2.0',
-    install_requires=read_requirements('runtime.txt') + read_requirements('mminstall.txt'),
-    extras_require=dict(
-        tests=read_requirements('tests.txt'),
-        optional=read_requirements('optional.txt'),
-    ),
+    # the OpenMMLab stack is an extra, one per line, so no install drags in the other line's mmcv
+    install_requires=read_requirements('runtime.txt'),
+    extras_require={
+        'mm2023': read_requirements('mm2023.txt'),
+        # panopticapi-lite (declares numpy<2) goes with --no-deps: requirements/onedl_nodeps.txt
+        'onedl': read_requirements('onedl.txt'),
+        'tests': read_requirements('tests.txt'),
+        'optional': read_requirements('optional.txt'),
+    },
     zip_safe=False,
 )

@@ -26,6 +26,8 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from ..compat import numpy_pickle_globals
+
 _DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
 
 
@@ -39,13 +41,13 @@ def _history_buffer_getstate(self: HistoryBuffer) -> dict:
 
 
 def checkpoint_safe_globals() -> List[object]:
-    """Data-only globals that mmengine checkpoints contain."""
-    multiarray = np.core.multiarray
+    """Data-only globals that mmengine checkpoints contain (numpy's pickling functions under the
+    names of numpy 1 and 2: :func:`pmtseg_mm.compat.numpy_pickle_globals`)."""
     dtypes = [type(np.dtype(t)) for t in (np.bool_, np.int8, np.int16, np.int32, np.int64,
                                           np.uint8, np.uint16, np.uint32, np.uint64,
                                           np.float16, np.float32, np.float64)]
-    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, HistoryBuffer,
-            collections.Counter] + dtypes
+    return numpy_pickle_globals() + [np.ndarray, np.dtype, HistoryBuffer,
+                                     collections.Counter] + dtypes
 
 
 def register_checkpoint_safe_globals() -> None:
