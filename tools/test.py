@@ -16,8 +16,7 @@ from mmengine.runner import Runner
 
 import pmtseg_mm  # noqa: F401  (registers components, checkpoint safe globals)
 from pmtseg_mm.engine import setup_cpu_distributed
-
-TASKS = ('semantic', 'instance', 'panoptic')
+from pmtseg_mm.structures import TASKS, fusion_switches
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,10 +55,8 @@ def select_tasks(cfg: Config, tasks) -> None:
     test_cfg = cfg.model.setdefault('test_cfg', {})
     if 'tasks' in test_cfg:  # PMTSeg: one head pass per task prompt
         test_cfg['tasks'] = tuple(tasks)
-    else:  # stock Mask2Former: its post-processing switches
-        test_cfg['panoptic_on'] = 'panoptic' in tasks
-        test_cfg['instance_on'] = 'instance' in tasks
-        test_cfg['semantic_on'] = 'semantic' in tasks and test_cfg.get('semantic_on', False)
+    else:  # stock Mask2Former: its post-processing switches (semantic only where it has it)
+        test_cfg.update(fusion_switches(tasks, bool(test_cfg.get('semantic_on', False))))
     for key in ('val_evaluator', 'test_evaluator'):
         evaluators = cfg.get(key)
         if isinstance(evaluators, (list, tuple)):

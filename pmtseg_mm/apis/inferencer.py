@@ -18,7 +18,8 @@ from mmengine.utils import ProgressBar
 from pycocotools import mask as mask_utils
 
 import pmtseg_mm  # noqa: F401  (registers the components)
-from pmtseg_mm.models.dense_heads.psh_head import TASKS
+from pmtseg_mm.models.detectors import PMTSeg
+from pmtseg_mm.structures import check_tasks
 from pmtseg_mm.visualization import draw_multimodal_prediction
 from .inputs import ModalityInput, ModalitySpec, as_config, optional_list
 
@@ -177,22 +178,16 @@ class MultiModalInferencer(BaseInferencer):
 
     @torch.no_grad()
     def forward(self, inputs: dict, tasks: Optional[Sequence[str]] = None) -> List[DetDataSample]:
-        """``model.test_step`` with ``test_cfg.tasks`` replaced by ``tasks`` for this call."""
+        """The model's ``predict`` on a collated chunk; ``tasks`` (PMTSeg only) replaces
+        ``test_cfg.tasks`` for this call."""
         if tasks is None:
             return self.model.test_step(inputs)
-        tasks = optional_list(tasks)
-        if not hasattr(self.model, 'test_tasks'):
+        tasks = check_tasks(optional_list(tasks))
+        if not isinstance(self.model, PMTSeg):
             raise ValueError(f'tasks={tasks!r}: choosing tasks per call needs a PMTSeg model; '
                              f'{type(self.model).__name__} predicts its test_cfg *_on tasks')
-        bad = [t for t in tasks if t not in TASKS]
-        if not tasks or bad or len(set(tasks)) != len(tasks):
-            raise ValueError(f'tasks must be distinct names from {TASKS}, got {tasks!r}')
-        saved = self.model.test_tasks
-        self.model.test_tasks = tasks
-        try:
-            return self.model.test_step(inputs)
-        finally:
-            self.model.test_tasks = saved
+        data = self.model.data_preprocessor(inputs, False)
+        return self.model.predict(data['inputs'], data['data_samples'], tasks=tasks)
 
     def visualize(self, inputs: List[Dict[str, np.ndarray]], preds: List[DetDataSample],
                   return_vis: bool = False, score_thr: float = 0.3, vis_dir: str = '',

@@ -10,8 +10,8 @@ from mmdet.evaluation.functional import INSTANCE_OFFSET
 from rasterio.transform import from_origin
 
 from pmtseg_mm.apis.scene import (SceneReader, WindowGrid, WindowInstance, centre_weights,
-                                  infer_scene, join_instances, semantic_scores,
-                                  suppress_duplicates, window_starts)
+                                  infer_scene, join_instances, suppress_duplicates,
+                                  window_starts)
 
 ORIGIN = (500000.0, 4800000.0)  # UTM 31N metres
 PIXEL = 0.5
@@ -227,8 +227,9 @@ def test_suppress_duplicates_keeps_best():
 def test_semantic_scores_match_fusion_head(inferencer):
     torch.manual_seed(0)
     cls, masks = torch.randn(10, 7), torch.randn(10, 16, 16)
-    expected = inferencer.model.panoptic_fusion_head.semantic_postprocess(cls, masks).sem_seg
-    scores = semantic_scores(cls, masks)
+    fusion = inferencer.model.panoptic_fusion_head
+    expected = fusion.semantic_postprocess(cls, masks).sem_seg
+    scores = fusion.semantic_scores(cls, masks)
     assert scores.shape == (6, 16, 16)
     torch.testing.assert_close(scores.argmax(0, keepdim=True), expected)
 
@@ -243,7 +244,6 @@ def test_predict_windows_equals_model_predict(inferencer, monkeypatch):
     model, fusion = inferencer.model, inferencer.model.panoptic_fusion_head
     monkeypatch.setitem(fusion.test_cfg, 'max_per_image', 8)  # a selection that drops queries
     monkeypatch.setitem(fusion.test_cfg, 'lowres_postprocess', False)
-    monkeypatch.setattr(model, 'test_tasks', ('semantic', 'instance'))
     rng = np.random.RandomState(0)
     images = [np.concatenate([rng.randint(0, 255, (h, w, 3)), rng.uniform(0, 10, (h, w, 1))],
                              axis=-1).astype(np.float32) for h, w in ((128, 128), (96, 112))]
@@ -254,7 +254,7 @@ def test_predict_windows_equals_model_predict(inferencer, monkeypatch):
         dict(inputs=[torch.from_numpy(img.transpose(2, 0, 1).copy()) for img in images],
              data_samples=samples), False)
     with torch.no_grad():
-        preds = model.predict(data['inputs'], data['data_samples'])
+        preds = model.predict(data['inputs'], data['data_samples'], tasks=('semantic', 'instance'))
     for img, score, (labels, ins_scores, masks), pred in zip(images, scores, instances, preds):
         assert score.shape == (6, ) + img.shape[:2] and masks.shape[1:] == img.shape[:2]
         np.testing.assert_array_equal(score.argmax(0), pred.pred_sem_seg.sem_seg[0].numpy())
@@ -275,7 +275,7 @@ def test_whole_scene_joins_thing_across_window_and_block_borders(inferencer, tmp
     writing) with an oracle in place of the network: it segments the one bright building of each
     window. The building crosses window borders and the 1024 px block border, and must come out
     as one instance with its full extent, in the raster and as one GeoJSON polygon."""
-    import pmtseg_mm.apis.scene as scene
+    import pmtseg_mm.apis.scene.driver as driver
     height, width = 1500, 1300
     rng = np.random.RandomState(3)
     optical = rng.randint(0, 200, (3, height, width)).astype(np.uint8)
@@ -297,7 +297,7 @@ def test_whole_scene_joins_thing_across_window_and_block_borders(inferencer, tmp
             instances.append((np.zeros(len(found), int), np.full(len(found), 0.9), found))
         return scores, instances
 
-    monkeypatch.setattr(scene, 'predict_windows', oracle)
+    monkeypatch.setattr(driver, 'predict_windows', oracle)
     result = run(inferencer, paths, tmp_path / 'out' / 'big', batch_size=16)
     grid = WindowGrid(height, width, 128, 32)
     assert result.windows_in_grid == len(grid) == 16 * 14

@@ -62,7 +62,7 @@ def test_predict_crops_rescales_and_selects_tasks():
     ins = res['ins_results']
     assert ins.masks.shape[1:] == (2, 2) and set(ins.labels.tolist()) <= {0, 1}
 
-    with pytest.raises(ValueError, match='tasks must be among'):
+    with pytest.raises(ValueError, match='tasks must be distinct names from'):
         head.predict(mask_cls[None], padded[None], [sample], tasks=('depth', ))
     # default test_cfg: panoptic only, as mmdet's MaskFormerFusionHead
     (res, ) = build().predict(mask_cls[None], padded[None], [sample])

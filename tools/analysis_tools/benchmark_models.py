@@ -47,6 +47,8 @@ from mmengine.structures import InstanceData, PixelData
 
 import pmtseg_mm  # noqa: F401  (registers the package's components)
 from pmtseg_mm.models.detectors.pmtseg import PMTSeg
+from pmtseg_mm.models.seg_heads import MultiTaskFusionHead
+from pmtseg_mm.structures import TASKS, fusion_switches
 from pmtseg_mm.utils import drop_pretrained
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -55,7 +57,6 @@ DEFAULT_CONFIGS = (
     'configs/baselines/mask2former-optical_r50_1xb4-300e_synthetic-depth-128x128.py',
     'configs/pmtseg/pmtseg_r50_1xb4-300e_synthetic-depth-128x128.py',
 )
-TASKS = ('semantic', 'instance', 'panoptic')
 PARTS = ('flops', 'latency', 'tasks', 'train')  # what --skip may leave out
 #: Table columns: (row key, header, number format).
 COLUMNS = (
@@ -249,33 +250,37 @@ def image_meta(size: int) -> dict:
                 scale_factor=(1.0, 1.0))
 
 
-def set_tasks(model: MaskFormer, tasks: Sequence[str]) -> None:
-    """Make ``predict`` produce ``tasks``: PMTSeg's ``test_cfg.tasks`` (one prompted head pass
-    each), the stock fusion head's ``*_on`` switches (one head pass, post-processed per task)."""
+def select_tasks(model: MaskFormer, tasks: Sequence[str]) -> dict:
+    """Keyword arguments of ``predict`` / ``_forward`` that make ``model`` produce ``tasks``:
+    PMTSeg takes them per call (one prompted head pass each); a stock Mask2Former's fusion head
+    is switched by ``fusion_switches`` (one head pass, post-processed per task)."""
     if isinstance(model, PMTSeg):
-        model.test_tasks = tuple(tasks)
-    else:
-        model.panoptic_fusion_head.test_cfg.update({f'{t}_on': t in tasks for t in TASKS})
+        return dict(tasks=tuple(tasks))
+    fusion = model.panoptic_fusion_head
+    fusion.test_cfg.update(fusion_switches(tasks, isinstance(fusion, MultiTaskFusionHead)))
+    return {}
 
 
 @torch.no_grad()
 def measure_latency(model: MaskFormer, tasks: Sequence[str], size: int, repeats: int,
                     warmup: int, device: str) -> float:
     """Median seconds of one batch-1 ``predict`` giving ``tasks`` (post-processing included)."""
-    set_tasks(model, tasks)
+    kwargs = select_tasks(model, tasks)
     inputs = model_inputs(model, size, 1, device)
     sample = DetDataSample(metainfo=image_meta(size))
-    return timed_median(lambda: model.predict(inputs, [sample.clone()]), repeats, warmup, device)
+    return timed_median(lambda: model.predict(inputs, [sample.clone()], **kwargs), repeats,
+                        warmup, device)
 
 
 class TensorForward(torch.nn.Module):
     """``model._forward`` (tensor mode) with fixed data samples and flat tensor outputs, so the
     jit tracer behind the FLOP counter sees a plain tensor-in, tensors-out module."""
 
-    def __init__(self, model: MaskFormer, samples: List[DetDataSample]) -> None:
+    def __init__(self, model: MaskFormer, samples: List[DetDataSample], **kwargs) -> None:
         super().__init__()
         self.model = model
         self.samples = samples
+        self.kwargs = kwargs
 
     def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         flat: List[torch.Tensor] = []
@@ -287,7 +292,7 @@ class TensorForward(torch.nn.Module):
                 for item in node:
                     collect(item)
 
-        collect(self.model._forward(inputs, self.samples))
+        collect(self.model._forward(inputs, self.samples, **self.kwargs))
         return tuple(flat)
 
 
@@ -321,10 +326,10 @@ def measure_flops(model: MaskFormer, size: int, device: str) -> Tuple[Value, str
         tuple: GFLOPs (or ``'n/a (reason)'`` when tracing fails) and a note listing the
         operators the counter has no handle for (their cost is not counted).
     """
-    set_tasks(model, TASKS)
+    kwargs = select_tasks(model, TASKS)
     inputs = model_inputs(model, size, 1, device)
-    analyzer = FlopAnalyzer(TensorForward(model, [DetDataSample(metainfo=image_meta(size))]),
-                            (inputs, ))
+    analyzer = FlopAnalyzer(
+        TensorForward(model, [DetDataSample(metainfo=image_meta(size))], **kwargs), (inputs, ))
     analyzer.set_op_handle('aten::baddbmm', baddbmm_flop_jit,
                            'aten::scaled_dot_product_attention', sdpa_flop_jit,
                            'aten::_native_multi_head_attention', native_mha_flop_jit)

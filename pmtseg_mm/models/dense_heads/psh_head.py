@@ -25,8 +25,8 @@ from torch import Tensor
 from pmtseg_mm.models.layers.text_encoder import TaskTextEncoder
 from pmtseg_mm.models.losses.task_contrastive_loss import FORMS as CONTRASTIVE_FORMS
 from pmtseg_mm.models.losses.task_contrastive_loss import LEVELS as CONTRASTIVE_LEVELS
+from pmtseg_mm.structures import TASKS, check_tasks
 
-TASKS = ('semantic', 'instance', 'panoptic')
 PROMPT_MODES = ('psh', 'lv', 'nt', 'none')
 
 
@@ -529,9 +529,7 @@ class PSHHead(Mask2FormerHead):
             tuple[list[Tensor], list[Tensor]]: class logits (B, T, N, num_classes + 1) and mask
             logits (B, T, N, H/4, W/4) of the initial queries and of every decoder layer.
         """
-        tasks = list(tasks)
-        if not tasks or any(t not in TASKS for t in tasks) or len(set(tasks)) != len(tasks):
-            raise ValueError(f'tasks must be distinct names from {TASKS}, got {tasks}.')
+        tasks = list(check_tasks(tasks))
         batch_size = len(batch_data_samples)
         cls_preds, mask_preds, _ = self._decode(x, tasks * batch_size)
         return ([c.unflatten(0, (batch_size, len(tasks))) for c in cls_preds],

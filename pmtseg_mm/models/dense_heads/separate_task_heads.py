@@ -8,7 +8,8 @@ from mmdet.utils import OptConfigType, OptMultiConfig
 from mmengine.model import BaseModule, ModuleDict
 from torch import Tensor
 
-from .psh_head import TASKS, PSHHead
+from pmtseg_mm.structures import TASKS, check_tasks
+from .psh_head import PSHHead
 
 
 @MODELS.register_module()
@@ -42,10 +43,7 @@ class SeparateTaskHeads(BaseModule):
                  init_cfg: OptMultiConfig = None,
                  **head_kwargs) -> None:
         super().__init__(init_cfg=init_cfg)
-        tasks = tuple(tasks)
-        if not tasks or any(t not in TASKS for t in tasks) or len(set(tasks)) != len(tasks):
-            raise ValueError(f'SeparateTaskHeads: `tasks` must be distinct names from {TASKS}, '
-                             f'got {tasks!r}.')
+        tasks = check_tasks(tasks, 'SeparateTaskHeads: `tasks`')
         if head_kwargs.get('prompt_mode', 'psh') != 'none':
             raise ValueError("SeparateTaskHeads: the heads have no task conditioning; set "
                              "`prompt_mode='none'`, got "

@@ -1,5 +1,5 @@
 """PMTSeg detector: TMAA + TMSF + PSH trained with L = α·L_TMAA + β·L_CON + L_PSH (eq. 16)."""
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmdet.models.detectors import MaskFormer
 from mmdet.registry import MODELS
@@ -7,11 +7,7 @@ from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from pmtseg_mm.models.dense_heads.psh_head import TASKS
-
-#: Data-sample field filled from each fusion-head result key.
-RESULT_FIELDS = dict(
-    sem_results='pred_sem_seg', ins_results='pred_instances', pan_results='pred_panoptic_seg')
+from pmtseg_mm.structures import RESULT_FIELDS, check_tasks
 
 
 @MODELS.register_module()
@@ -33,9 +29,9 @@ class PMTSeg(MaskFormer):
         tmaa_loss (dict, optional): TMAALoss config (α is its ``loss_weight``). None disables
             L_TMAA (Table IV ablations).
         test_cfg (dict): Fusion-head test config (:class:`MultiTaskFusionHead`, including
-            ``lowres_postprocess``) plus ``tasks`` - the tasks predicted in one ``predict``
-            call, each with its own prompt, decoded together in one head call. Defaults to all
-            three.
+            ``lowres_postprocess``) plus ``tasks`` - the tasks a ``predict`` call gives unless
+            it names its own, each with its own prompt, decoded together in one head call.
+            Defaults to all three.
         Other args: as :class:`mmdet.models.MaskFormer`.
     """
 
@@ -59,11 +55,7 @@ class PMTSeg(MaskFormer):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.tmaa_loss = None if tmaa_loss is None else MODELS.build(tmaa_loss)
-        tasks = tuple((test_cfg or {}).get('tasks', TASKS))
-        if not tasks or any(t not in TASKS for t in tasks) or len(set(tasks)) != len(tasks):
-            raise ValueError(f'PMTSeg: `test_cfg.tasks` must be distinct names from {TASKS}, '
-                             f'got {tasks!r}.')
-        self.test_tasks = tasks
+        self.test_tasks = check_tasks((test_cfg or {}).get('tasks'), 'PMTSeg: `test_cfg.tasks`')
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple:
         """Backbone (per-modality features) followed by the neck (multi-scale F_T)."""
@@ -84,34 +76,53 @@ class PMTSeg(MaskFormer):
     def predict(self,
                 batch_inputs: Tensor,
                 batch_data_samples: SampleList,
-                rescale: bool = True) -> SampleList:
-        """Backbone and neck once, then one head call with the prompts of all tasks of
-        ``test_cfg.tasks`` along the batch (``forward_tasks``), and each task's
+                rescale: bool = True,
+                tasks: Optional[Sequence[str]] = None) -> SampleList:
+        """Backbone and neck once, then one head call with the prompts of all ``tasks`` (default
+        ``test_cfg.tasks``) along the batch (``forward_tasks``), and each task's
         post-processing of its own prompt's outputs; fills ``pred_sem_seg``,
         ``pred_instances`` and ``pred_panoptic_seg`` (as requested) of the same data samples.
 
         A head without task conditioning (``prompt_mode='none'``) decodes once, post-processed
         into all tasks.
         """
-        x = self.extract_feat(batch_inputs)
-        prompts, task_groups = self._task_prompts()
-        cls_preds, mask_preds = self.panoptic_head.forward_tasks(x, batch_data_samples, prompts)
+        prompts, task_groups = self._task_prompts(tasks)
+        cls_preds, mask_preds = self.panoptic_head.forward_tasks(
+            self.extract_feat(batch_inputs), batch_data_samples, prompts)
         results_list: List[dict] = [dict() for _ in batch_data_samples]
-        for t, tasks in enumerate(task_groups):
+        for t, group in enumerate(task_groups):
             task_results = self.panoptic_fusion_head.predict(
                 cls_preds[-1][:, t], mask_preds[-1][:, t], batch_data_samples,
-                rescale=rescale, tasks=tasks)
+                rescale=rescale, tasks=group)
             for merged, result in zip(results_list, task_results):
                 merged.update(result)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
-    def _task_prompts(self) -> Tuple[Tuple[str, ...], List[Tuple[str, ...]]]:
-        """The prompts of one ``predict`` call and the tasks post-processed from each: one
-        prompt per task, or a single pass for all tasks when the head is not task-conditioned.
-        """
+    def predict_window_scores(self, batch_inputs: Tensor, batch_data_samples: SampleList,
+                              tasks: Sequence[str] = ('semantic', 'instance')) -> List[dict]:
+        """For callers that blend overlapping windows (whole-scene inference): per image,
+        ``sem_scores`` (C, H, W) class scores and ``ins_results`` (InstanceData) at its
+        ``img_shape`` (:meth:`MultiTaskFusionHead.window_scores`), from one backbone/neck pass
+        and one head call with the prompts of ``tasks`` ('semantic' and/or 'instance')."""
+        prompts, task_groups = self._task_prompts(tasks)
+        cls_preds, mask_preds = self.panoptic_head.forward_tasks(
+            self.extract_feat(batch_inputs), batch_data_samples, prompts)
+        results: List[dict] = [dict() for _ in batch_data_samples]
+        for t, group in enumerate(task_groups):
+            for i, sample in enumerate(batch_data_samples):
+                results[i].update(self.panoptic_fusion_head.window_scores(
+                    cls_preds[-1][i, t], mask_preds[-1][i, t], sample.metainfo, group))
+        return results
+
+    def _task_prompts(self, tasks: Optional[Sequence[str]] = None
+                      ) -> Tuple[Tuple[str, ...], List[Tuple[str, ...]]]:
+        """The prompts of one call for ``tasks`` (default ``test_cfg.tasks``) and the tasks
+        post-processed from each: one prompt per task, or a single pass for all tasks when the
+        head is not task-conditioned."""
+        tasks = check_tasks(tasks, 'tasks', default=self.test_tasks)
         if self.panoptic_head.task_conditioned:
-            return self.test_tasks, [(task, ) for task in self.test_tasks]
-        return self.test_tasks[:1], [self.test_tasks]
+            return tasks, [(task, ) for task in tasks]
+        return tasks[:1], [tasks]
 
     def add_pred_to_datasample(self, data_samples: SampleList,
                                results_list: List[dict]) -> SampleList:
@@ -122,10 +133,12 @@ class PMTSeg(MaskFormer):
                 setattr(data_sample, RESULT_FIELDS[key], value)
         return data_samples
 
-    def _forward(self, batch_inputs: Tensor,
-                 batch_data_samples: SampleList) -> Tuple[List[Tensor], List[Tensor]]:
+    def _forward(self, batch_inputs: Tensor, batch_data_samples: SampleList,
+                 tasks: Optional[Sequence[str]] = None) -> Tuple[List[Tensor], List[Tensor]]:
         """Tensor mode: the network work of one ``predict`` call - class logits
         (B, T, N, num_classes + 1) and mask logits (B, T, N, H/4, W/4) per decoder layer for the
-        T prompts of ``test_cfg.tasks`` (T = 1 for a head without task conditioning)."""
+        T prompts of ``tasks`` (default ``test_cfg.tasks``; T = 1 for a head without task
+        conditioning)."""
         x = self.extract_feat(batch_inputs)
-        return self.panoptic_head.forward_tasks(x, batch_data_samples, self._task_prompts()[0])
+        return self.panoptic_head.forward_tasks(x, batch_data_samples,
+                                                self._task_prompts(tasks)[0])

@@ -7,7 +7,7 @@ run only for its own task, and post-processes at the mask-feature resolution: on
 maps (semantic) or the surviving queries (instance, panoptic) are upsampled.
 """
 from functools import partial
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +17,7 @@ from mmdet.structures import SampleList
 from mmengine.structures import PixelData
 from torch import Tensor
 
-TASK_RESULT_KEYS = dict(semantic='sem_results', instance='ins_results', panoptic='pan_results')
+from pmtseg_mm.structures import TASK_RESULT_KEYS, check_tasks
 
 
 @MODELS.register_module()
@@ -35,6 +35,12 @@ class MultiTaskFusionHead(MaskFormerFusionHead):
     gives mmdet's results exactly (instances possibly in another order: mmdet's top-k is
     unsorted). False upsamples all N query masks first (mmdet's order).
     """
+
+    @staticmethod
+    def semantic_scores(mask_cls: Tensor, mask_pred: Tensor) -> Tensor:
+        """(C, h, w) class scores Σ_q softmax(mask_cls)_qc · sigmoid(m_q) (MaskFormer's semantic
+        inference; its argmax over C is the semantic segmentation)."""
+        return torch.einsum('qc,qhw->chw', F.softmax(mask_cls, dim=-1)[:, :-1], mask_pred.sigmoid())
 
     def semantic_postprocess(self, mask_cls: Tensor, mask_pred: Tensor,
                              img_meta: Optional[dict] = None, rescale: bool = False) -> PixelData:
@@ -57,8 +63,7 @@ class MultiTaskFusionHead(MaskFormerFusionHead):
         Returns:
             PixelData: ``sem_seg`` (1, H, W) long class ids.
         """
-        cls_prob = F.softmax(mask_cls, dim=-1)[:, :-1]
-        seg = torch.einsum('qc,qhw->chw', cls_prob, mask_pred.sigmoid())
+        seg = self.semantic_scores(mask_cls, mask_pred)
         if img_meta is None:  # (max: the argmax, with a faster CPU kernel)
             return PixelData(sem_seg=seg.max(dim=0, keepdim=True).indices)
         sem = self.resize_masks(seg, img_meta, rescale).max(dim=0).indices
@@ -71,6 +76,7 @@ class MultiTaskFusionHead(MaskFormerFusionHead):
         weights, cols = self._column_weights(mask_pred, img_meta, rescale)
         logits = sum(weights[xs, t] * rows.index_select(1, ys * mask_pred.shape[-1] + cols[xs, t])
                      for t in range(cols.shape[1]))  # (num_queries, K)
+        cls_prob = F.softmax(mask_cls, dim=-1)[:, :-1]
         sem[ys, xs] = (cls_prob.t() @ logits.sigmoid()).max(dim=0).indices
         return PixelData(sem_seg=sem[None])
 
@@ -153,9 +159,7 @@ class MultiTaskFusionHead(MaskFormerFusionHead):
             tasks = [task for task, default in (('semantic', False), ('instance', False),
                                                 ('panoptic', True))
                      if self.test_cfg.get(f'{task}_on', default)]
-        unknown = [t for t in tasks if t not in TASK_RESULT_KEYS]
-        if unknown:
-            raise ValueError(f'tasks must be among {tuple(TASK_RESULT_KEYS)}, got {unknown}.')
+        tasks = check_tasks(tasks)
         postprocess = dict(
             semantic=self.semantic_postprocess,
             instance=self.instance_postprocess,
@@ -182,3 +186,31 @@ class MultiTaskFusionHead(MaskFormerFusionHead):
                             mask_cls[keep], resize(mask_pred[keep]))
             results.append(result)
         return results
+
+    def window_scores(self, mask_cls: Tensor, mask_pred: Tensor, img_meta: dict,
+                      tasks: Sequence[str]) -> Dict[str, object]:
+        """What callers that blend overlapping windows need of one image, at its ``img_shape``:
+        ``sem_scores`` (C, H, W) :meth:`semantic_scores` of every query mask resized as
+        :meth:`resize_masks` does (mmdet's full-resolution order), and ``ins_results`` - the
+        instance post-processing of the queries that can survive its selection
+        (:meth:`surviving_queries`; the same instances as resizing all of them).
+
+        Args:
+            mask_cls (Tensor): Class logits (num_queries, num_classes + 1).
+            mask_pred (Tensor): Mask logits (num_queries, h, w) at any resolution of the input.
+            img_meta (dict): ``batch_input_shape`` and ``img_shape``.
+            tasks (Sequence[str]): 'semantic' and/or 'instance'.
+        """
+        tasks = check_tasks(tasks)
+        if 'panoptic' in tasks:
+            raise ValueError('window scores exist for semantic and instance only; a panoptic '
+                             'result is made from the blended semantic scores and the instances')
+        resize = partial(self.resize_masks, img_meta=img_meta, rescale=False)
+        out: Dict[str, object] = {}
+        if 'semantic' in tasks:
+            out['sem_scores'] = self.semantic_scores(mask_cls, resize(mask_pred))
+        if 'instance' in tasks:
+            keep = self.surviving_queries(mask_cls, 'instance')
+            out[TASK_RESULT_KEYS['instance']] = self.instance_postprocess(
+                mask_cls[keep], resize(mask_pred[keep]))
+        return out

@@ -1,0 +1,184 @@
+"""Whole-scene inference: windows of the scene through ``PMTSeg.predict_window_scores``,
+scores blended block by block, instances joined, rasters and GeoJSON written."""
+import json
+import os
+import os.path as osp
+import sys
+from dataclasses import dataclass
+from typing import List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmdet.structures import DetDataSample
+from tqdm import tqdm
+
+from ..inputs import ModalitySpec
+from .grid import WindowGrid
+from .instances import WindowInstance, join_instances, suppress_duplicates
+from .reader import SceneReader
+from .writer import atomic_path, raster_profile, write_panoptic, instance_features
+
+try:  # see reader.py
+    import rasterio
+    from rasterio.windows import Window
+except ImportError:  # pragma: no cover
+    rasterio = None
+
+
+@torch.no_grad()
+def predict_windows(model: torch.nn.Module, images: Sequence[np.ndarray]
+                    ) -> Tuple[List[np.ndarray], List[Tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Semantic scores (C, h, w) and instances (labels, scores, masks) of windows (h, w, ΣC
+    stacked modalities), from one ``PMTSeg.predict_window_scores`` call for the batch."""
+    if not hasattr(model, 'predict_window_scores'):
+        raise TypeError(f'whole-scene inference needs a PMTSeg model (predict_window_scores), '
+                        f'got {type(model).__name__}')
+    samples = [DetDataSample(metainfo=dict(img_shape=img.shape[:2], ori_shape=img.shape[:2],
+                                           scale_factor=(1.0, 1.0))) for img in images]
+    data = model.data_preprocessor(
+        dict(inputs=[torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+                     for img in images], data_samples=samples), False)
+    results = model.predict_window_scores(data['inputs'], data['data_samples'])
+    scores = [r['sem_scores'].cpu().numpy() for r in results]
+    instances = [(r['ins_results'].labels.cpu().numpy(), r['ins_results'].scores.cpu().numpy(),
+                  r['ins_results'].masks.cpu().numpy().astype(bool)) for r in results]
+    return scores, instances
+
+
+@dataclass
+class SceneResult:
+    """What :func:`infer_scene` wrote and measured."""
+    semantic: str
+    panoptic: str
+    geojson: str
+    num_instances: int
+    windows_run: int
+    windows_in_grid: int
+    height: int
+    width: int
+
+
+def infer_scene(model: torch.nn.Module,
+                spec: ModalitySpec,
+                paths: Mapping[str, str],
+                out_prefix: str,
+                classes: Sequence[str],
+                num_things: int,
+                window: int = 128,
+                overlap: int = 32,
+                batch_size: int = 4,
+                block_size: int = 1024,
+                missing: Sequence[str] = (),
+                resample: bool = False,
+                score_thr: float = 0.5,
+                min_area: int = 4,
+                join_iou: float = 0.5,
+                progress: bool = True,
+                gdal_cache_mb: int = 64) -> SceneResult:
+    """Segment one co-registered scene and write ``<out_prefix>_semantic.tif`` (uint8 class ids,
+    255 = nodata), ``<out_prefix>_panoptic.tif`` (int32, mmdet encoding
+    ``class + instance_id * INSTANCE_OFFSET``, ``len(classes)`` = void) - both tiled, deflate
+    compressed, with the source CRS and geotransform - and ``<out_prefix>_instances.geojson``
+    (the things as polygons in the source CRS).
+
+    Args:
+        model: A PMTSeg model in eval mode.
+        spec: The config's :class:`ModalitySpec`.
+        paths: ``modality -> raster path`` (GeoTIFF or any GDAL raster); the first is the
+            reference grid.
+        out_prefix: Output path prefix.
+        classes: Class names (things first).
+        num_things: Number of thing classes.
+        window: Window side in pixels (the model's input size; no resizing).
+        overlap: Pixels shared by neighbouring windows.
+        batch_size: Windows per forward pass.
+        block_size: Side of the blocks processed at once; bounds the memory.
+        missing: Modalities declared missing (filled as ModalityDropout does in training).
+        resample: Reproject modalities whose grid differs onto the reference grid instead of
+            refusing them.
+        score_thr: Minimum instance score.
+        min_area: Minimum instance area in pixels (per window).
+        join_iou: Mask IoU inside the shared region to join predictions of two windows.
+        progress: Show a progress bar (windows).
+        gdal_cache_mb: GDAL raster block cache in MB (GDAL's default is 5% of the RAM).
+    """
+    if block_size < window:
+        raise ValueError(f'block_size ({block_size}) must be >= window ({window})')
+    num_classes = len(classes)
+    if not 0 < num_things <= num_classes or num_classes >= 255:
+        raise ValueError(f'need 0 < num_things ({num_things}) <= number of classes '
+                         f'({num_classes}) < 255')
+    out = dict(semantic=f'{out_prefix}_semantic.tif', panoptic=f'{out_prefix}_panoptic.tif',
+               geojson=f'{out_prefix}_instances.geojson')
+    # GDAL's block cache defaults to 5% of the RAM: cap it so memory stays flat with scene size
+    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb), \
+            SceneReader(paths, spec, missing, resample) as reader:
+        grid = WindowGrid(reader.height, reader.width, window, overlap)
+        blocks = [(by, bx, min(by + block_size, reader.height), min(bx + block_size, reader.width))
+                  for by in range(0, reader.height, block_size)
+                  for bx in range(0, reader.width, block_size)]
+        total = sum(len(grid.touching(*b)) for b in blocks)
+        bar = tqdm(total=total, desc=f'windows of {osp.basename(out_prefix)}', unit='win',
+                   disable=not progress, file=sys.stderr)
+        collected: List[WindowInstance] = []
+        tmp_sem = atomic_path(out['semantic'])
+        try:
+            with rasterio.open(tmp_sem, 'w', **raster_profile(reader, 'uint8', 255)) as sem_out:
+                for block in blocks:
+                    collected += _run_block(model, reader, grid, block, block_size, sem_out,
+                                            batch_size, score_thr, min_area, bar)
+            bar.close()
+            instances = join_instances(collected, grid.weights, join_iou)
+            del collected
+            instances.sort(key=lambda i: -i.score)
+            write_panoptic(reader, blocks, tmp_sem, out['panoptic'], instances, num_things,
+                           num_classes)
+            os.replace(tmp_sem, out['semantic'])
+        finally:
+            if osp.exists(tmp_sem):
+                os.remove(tmp_sem)
+        tmp_json = atomic_path(out['geojson'])
+        with open(tmp_json, 'w') as f:
+            crs_name = reader.crs.to_string() if reader.crs is not None else None
+            json.dump(dict(type='FeatureCollection',
+                           crs=dict(type='name', properties=dict(name=crs_name)),
+                           features=list(instance_features(instances, reader, classes))), f)
+        os.replace(tmp_json, out['geojson'])
+        return SceneResult(num_instances=len(instances), windows_run=total,
+                           windows_in_grid=len(grid), height=reader.height, width=reader.width,
+                           **out)
+
+
+def _run_block(model, reader: SceneReader, grid: WindowGrid, block: Tuple[int, int, int, int],
+               block_size: int, sem_out, batch_size: int, score_thr: float, min_area: int,
+               bar) -> List[WindowInstance]:
+    """Blend the windows touching ``block``, write its semantic labels, return the instances
+    of the windows that start inside it (each window's instances are kept exactly once)."""
+    by0, bx0, by1, bx1 = block
+    cells = grid.touching(*block)
+    boxes = [grid.box(r, c) for r, c in cells]
+    ey0, ex0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    ey1, ex1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    acc: Optional[np.ndarray] = None
+    wsum = np.zeros((ey1 - ey0, ex1 - ex0), np.float32)
+    instances: List[WindowInstance] = []
+    for start in range(0, len(boxes), batch_size):
+        batch = boxes[start:start + batch_size]
+        scores, insts = predict_windows(model, [reader.read(*b) for b in batch])
+        for box, score, (labels, inst_scores, masks) in zip(batch, scores, insts):
+            if acc is None:
+                acc = np.zeros((score.shape[0], ey1 - ey0, ex1 - ex0), np.float32)
+            sl = (slice(box[0] - ey0, box[2] - ey0), slice(box[1] - ex0, box[3] - ex0))
+            acc[(slice(None), ) + sl] += score * grid.weights
+            wsum[sl] += grid.weights
+            if by0 <= box[0] < by1 and bx0 <= box[1] < bx1:
+                found = [WindowInstance.from_window_mask(label, s, box, m)
+                         for label, s, m in zip(labels, inst_scores, masks)
+                         if s >= score_thr and m.sum() >= min_area]
+                instances += suppress_duplicates([i for i in found if i is not None])
+        bar.update(len(batch))
+    region = (slice(by0 - ey0, by1 - ey0), slice(bx0 - ex0, bx1 - ex0))
+    labels = acc[(slice(None), ) + region].argmax(0).astype(np.uint8)
+    labels[wsum[region] <= 0] = 255
+    sem_out.write(labels[None], window=Window(bx0, by0, bx1 - bx0, by1 - by0))
+    return instances

@@ -1,0 +1,160 @@
+"""Co-registered modality rasters of one scene, checked and read window by window."""
+import math
+import os.path as osp
+from contextlib import ExitStack
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from pmtseg_mm.datasets.transforms.modality_dropout import blank_modalities
+from ..inputs import ModalitySpec, optional_list
+
+try:  # rasterio (GDAL) is a runtime requirement; imported lazily so the package imports without
+    import rasterio
+    from rasterio.vrt import WarpedVRT
+    from rasterio.windows import Window
+except ImportError:  # pragma: no cover
+    rasterio = None
+
+
+def _need_rasterio() -> None:
+    if rasterio is None:
+        raise ImportError('whole-scene inference needs rasterio: pip install "rasterio>=1.4,<1.5"')
+
+
+def _describe(ds) -> str:
+    crs = ds.crs.to_string() if ds.crs else 'no CRS'
+    t = ds.transform
+    return (f'CRS {crs}, transform (x0={t.c:.6g}, dx={t.a:.6g}, rx={t.b:.6g}, y0={t.f:.6g}, '
+            f'ry={t.d:.6g}, dy={t.e:.6g}), size {ds.width}x{ds.height} (WxH)')
+
+
+def _same_grid(a, b) -> bool:
+    if a.width != b.width or a.height != b.height or (a.crs is None) != (b.crs is None):
+        return False
+    if a.crs is not None and a.crs != b.crs:
+        return False
+    pixel = min(abs(a.transform.a), abs(a.transform.e)) or 1.0
+    return all(math.isclose(u, v, rel_tol=1e-9, abs_tol=1e-3 * pixel)
+               for u, v in zip(tuple(a.transform)[:6], tuple(b.transform)[:6]))
+
+
+class SceneReader:
+    """Co-registered modality rasters of one scene, read window by window.
+
+    The first given modality is the reference grid. Every other one must share its CRS,
+    geotransform and size (a clear error names both files otherwise) unless ``resample`` is
+    set, in which case it is reprojected onto the reference grid on the fly (bilinear,
+    GDAL's WarpedVRT). Modalities in ``missing`` are filled as in training (ModalityDropout).
+    """
+
+    def __init__(self, paths: Mapping[str, str], spec: ModalitySpec,
+                 missing: Sequence[str] = (), resample: bool = False) -> None:
+        _need_rasterio()
+        self.spec = spec
+        self.missing = spec.check_missing(optional_list(missing))
+        unknown = sorted(set(paths) - set(spec.names))
+        if unknown:
+            raise ValueError(f'scene modalities {unknown} are not in the config (it expects '
+                             f'{list(spec.names)})')
+        both = [m for m in self.missing if m in paths]
+        if both:
+            raise ValueError(f'modalities {both} are declared missing but were also given')
+        absent = [n for n in spec.names if n not in paths and n not in self.missing]
+        if absent:
+            raise ValueError(f'no raster for modalities {absent}; give them or declare them '
+                             f'missing (--missing {" ".join(absent)})')
+        for name, path in paths.items():
+            if not osp.isfile(path):
+                raise FileNotFoundError(f"raster of modality '{name}' not found: {path}")
+        self.paths = {n: paths[n] for n in spec.names if n in paths}
+        self._stack = ExitStack()
+        self.datasets = {}
+        try:
+            for name, path in self.paths.items():
+                try:
+                    self.datasets[name] = self._stack.enter_context(rasterio.open(path))
+                except rasterio.errors.RasterioIOError as err:
+                    raise ValueError(f"cannot read raster of modality '{name}' {path}: {err}") \
+                        from None
+            self._check_grids(resample)
+            self._check_bands()
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _check_grids(self, resample: bool) -> None:
+        names = list(self.datasets)
+        self.reference = names[0]
+        ref = self.datasets[self.reference]
+        for name in names[1:]:
+            ds = self.datasets[name]
+            if _same_grid(ref, ds):
+                continue
+            if not resample:
+                raise ValueError(
+                    'scene modalities disagree in georeferencing: '
+                    f"'{self.reference}' {self.paths[self.reference]} has {_describe(ref)} but "
+                    f"'{name}' {self.paths[name]} has {_describe(ds)}; co-registered modalities "
+                    'must share CRS, geotransform and size (resample them onto one grid, or '
+                    f"pass resample=True / --resample to reproject '{name}' onto the "
+                    f"'{self.reference}' grid)")
+            if ref.crs is None or ds.crs is None:
+                raise ValueError(f"cannot resample '{name}' {self.paths[name]} onto "
+                                 f"{self.paths[self.reference]}: both need a CRS to be "
+                                 'reprojected')
+            self.datasets[name] = self._stack.enter_context(WarpedVRT(
+                ds, crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height,
+                resampling=rasterio.enums.Resampling.bilinear))
+        self.height, self.width = ref.height, ref.width
+        self.crs, self.transform = ref.crs, ref.transform
+
+    def _check_bands(self) -> None:
+        self.bands = {}
+        for name, ds in self.datasets.items():
+            opts = self.spec.options[name]
+            bands = list(opts.get('bands') or range(ds.count))
+            if any(not -ds.count <= b < ds.count for b in bands):
+                raise ValueError(f"`modalities.{name}.bands`={bands} of the config selects bands "
+                                 f'that {self.paths[name]} ({ds.count} band(s)) lacks')
+            bands = [b % ds.count + 1 for b in bands]
+            expected = self.spec.channels[self.spec.names.index(name)]
+            if len(bands) != expected:
+                raise ValueError(f"'{name}' raster {self.paths[name]} gives {len(bands)} band(s) "
+                                 f'but the config expects {expected} '
+                                 '(`model.data_preprocessor.modality_channels`)')
+            self.bands[name] = bands
+
+    def read(self, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
+        """The stacked float32 (h, w, ΣC) image of a window, in the config's channel order."""
+        window = Window(x0, y0, x1 - x0, y1 - y0)
+        img = np.zeros((y1 - y0, x1 - x0, sum(self.spec.channels)), np.float32)
+        start = 0
+        for name, c in zip(self.spec.names, self.spec.channels):
+            if name in self.datasets:
+                data = self.datasets[name].read(self.bands[name], window=window)
+                data = np.moveaxis(data, 0, -1).astype(np.float32)
+                if not np.isfinite(data).all():
+                    opts = self.spec.options[name]
+                    if opts.get('nan_value') is None or opts.get('inf_value') is None:
+                        raise ValueError(
+                            f"'{name}' raster {self.paths[name]} has NaN/Inf pixels in window "
+                            f'(x={x0}, y={y0}, w={x1 - x0}, h={y1 - y0}); set '
+                            f'`modalities.{name}.nan_value`/`inf_value` in the config')
+                    inf = opts['inf_value']
+                    neg, pos = (inf, inf) if np.isscalar(inf) else tuple(inf)
+                    data = np.nan_to_num(data, nan=float(opts['nan_value']), posinf=pos,
+                                         neginf=neg)
+                img[..., start:start + c] = data
+            start += c
+        return blank_modalities(img, self.spec.names, self.spec.channels, self.missing,
+                                self.spec.fill_values)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> 'SceneReader':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

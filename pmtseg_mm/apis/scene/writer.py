@@ -1,0 +1,93 @@
+"""Georeferenced outputs of a scene: tiled, compressed rasters written atomically, and the
+joined instances as GeoJSON polygons."""
+import os
+import os.path as osp
+from typing import Iterator, Sequence
+
+import numpy as np
+from mmdet.evaluation.functional import INSTANCE_OFFSET
+
+from .instances import SceneInstance, crop, intersect
+from .reader import SceneReader
+
+try:  # see reader.py
+    import rasterio
+    from rasterio import features as rio_features
+    from rasterio.windows import Window
+except ImportError:  # pragma: no cover
+    rasterio = None
+
+
+def raster_profile(reader: SceneReader, dtype: str, nodata) -> dict:
+    tiled = reader.width >= 256 and reader.height >= 256
+    profile = dict(driver='GTiff', width=reader.width, height=reader.height, count=1,
+                   dtype=dtype, crs=reader.crs, transform=reader.transform, nodata=nodata,
+                   compress='deflate')
+    if tiled:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    return profile
+
+
+def atomic_path(path: str) -> str:
+    folder = osp.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    return f'{path}.tmp{os.getpid()}'
+
+
+def instance_features(instances: Sequence[SceneInstance], reader: SceneReader,
+                      classes: Sequence[str]) -> Iterator[dict]:
+    """GeoJSON features (Polygon/MultiPolygon in the scene CRS) of the scene instances with
+    ``id``, ``class``, ``label``, ``score``, ``area_px`` and ``area_m2`` (None when the CRS is
+    not in metres)."""
+    pixel_area = abs(reader.transform.a * reader.transform.e - reader.transform.b *
+                     reader.transform.d)
+    metres = reader.crs is not None and reader.crs.is_projected and \
+        abs((reader.crs.linear_units_factor or ('', 0))[1] - 1.0) < 1e-9
+    for index, inst in enumerate(instances, start=1):
+        y0, x0 = inst.box[:2]
+        transform = reader.transform * rasterio.Affine.translation(x0, y0)
+        polygons = [geom for geom, value in rio_features.shapes(
+            inst.mask.astype(np.uint8), mask=inst.mask, connectivity=4, transform=transform)
+            if value == 1]
+        if not polygons:
+            continue
+        geometry = polygons[0] if len(polygons) == 1 else dict(
+            type='MultiPolygon', coordinates=[p['coordinates'] for p in polygons])
+        yield dict(type='Feature', geometry=geometry, properties=dict(
+            id=index, label=inst.label, **{'class': classes[inst.label]},
+            score=round(inst.score, 4), area_px=inst.area,
+            area_m2=round(inst.area * pixel_area, 3) if metres else None,
+            windows=inst.members))
+
+
+def write_panoptic(reader: SceneReader, blocks, sem_path: str, out_path: str,
+                   instances: Sequence[SceneInstance], num_things: int,
+                   num_classes: int) -> None:
+    """Panoptic raster by blocks: stuff from the semantic raster, things from the joined
+    instances (higher scores on top); thing-class pixels without an instance are void."""
+    if (len(instances) + 1) * INSTANCE_OFFSET + num_classes >= 2**31:
+        raise ValueError(f'{len(instances)} instances do not fit the int32 panoptic encoding')
+    tmp = atomic_path(out_path)
+    try:
+        with rasterio.open(sem_path) as sem, \
+                rasterio.open(tmp, 'w', **raster_profile(reader, 'int32', None)) as pan_out:
+            for by0, bx0, by1, bx1 in blocks:
+                win = Window(bx0, by0, bx1 - bx0, by1 - by0)
+                semantic = sem.read(1, window=win).astype(np.int32)
+                pan = np.where((semantic < num_things) | (semantic >= num_classes), num_classes,
+                               semantic).astype(np.int32)
+                for index in range(len(instances), 0, -1):  # lowest score first
+                    inst = instances[index - 1]
+                    inter = intersect(inst.box, (by0, bx0, by1, bx1))
+                    if inter is None:
+                        continue
+                    m = crop(inst, inter)
+                    sl = (slice(inter[0] - by0, inter[2] - by0), slice(inter[1] - bx0,
+                                                                       inter[3] - bx0))
+                    pan[sl][m] = inst.label + index * INSTANCE_OFFSET
+                pan_out.write(pan[None], window=win)
+        os.replace(tmp, out_path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
