@@ -138,8 +138,9 @@ def block_main(results_dir: str) -> List[str]:
     rows = {name: [_cell([x['all'][k] for x in r]) for k in COLUMNS.values()] + [str(len(r))]
             for name, r in runs.items()}
     everything = [x for r in runs.values() for x in r]
-    return table(list(COLUMNS) + ['seeds'], rows) + [
-        '', f'Mean ± sample std over seeds; {provenance(everything)}.' if everything else 'No runs yet.']
+    note = f'Mean ± sample std over seeds; {provenance(everything)}.' if everything else \
+        'No runs yet.'
+    return table(list(COLUMNS) + ['seeds'], rows) + ['', note]
 
 
 def block_conditions(results_dir: str) -> List[str]:
@@ -183,6 +184,7 @@ def block_psh_pair(results_dir: str) -> List[str]:
     lines = table([f'Δ{k}' for k in PAIR_COLUMNS], rows)
     lines[0] = lines[0].replace('| model |', '| PMTSeg − w/o PSH |', 1)
     return lines
+
 
 #: Order of the ablation rows in the generated tables (prefix of the short name).
 ABLATION_ORDER = ('tab4', 'tab5', 'tab6', 'tab7', 'tab8', 'tab9', 'tab10', 'tab11', 'lcon',
@@ -288,8 +290,8 @@ def verdict(results_dir: str, better: str, worse) -> List[str]:
     # the closest competitor: the smallest paired mean (unknown rows first)
     closest = min(others, key=lambda o: np.mean(diffs[o]) if diffs[o] else -np.inf)
     other_runs = runs_of(closest)
-    cells = [f'{better} − {closest}'] + [diff_cell(paired(choice, other_runs, m))
-                                        for m in (VERDICT_METRIC, ) + BESIDE]
+    cells = [f'{better} − {closest}'] + [
+        diff_cell(paired(choice, other_runs, m)) for m in (VERDICT_METRIC, ) + BESIDE]
     if any(sign is None for sign in signs.values()):
         result = 'not run yet (< 2 paired seeds)'
     elif all(sign == 1 for sign in signs.values()):
@@ -423,7 +425,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             with open(path, 'w', encoding='utf-8') as f:
                 f.write(new)
     verb = 'out of date' if args.check else 'rewritten'
-    print(f'results_tables: {len(stale)} file(s) {verb}' + (': ' + ', '.join(stale) if stale else ''))
+    print(f'results_tables: {len(stale)} file(s) {verb}' +
+          (': ' + ', '.join(stale) if stale else ''))
     return 1 if args.check and stale else 0
 
 
