@@ -12,6 +12,8 @@ names, so both lines are recognised. Differences between the lines met by the pa
 * numpy 2 moved ``numpy.core`` to ``numpy._core`` (checkpoints pickle ``_reconstruct`` and
   ``scalar`` under the module they came from): :func:`numpy_pickle_globals`, used by the
   checkpoint allow-list (``pmtseg_mm/utils/checkpoint.py``).
+* mmengine resolves ``mmseg::`` config bases through the distribution name ``mmsegmentation``,
+  which the fork installs as ``onedl-mmsegmentation``: :func:`resolve_config_scopes`.
 """
 import importlib
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
@@ -96,11 +98,30 @@ _STACK: Optional[str] = None
 
 
 def check_stack() -> str:
-    """Import the OpenMMLab modules and return the line they form; ImportError if none."""
+    """Import the OpenMMLab modules, return the line they form (ImportError if none) and apply
+    the adaptations it needs (:func:`resolve_config_scopes`). Idempotent."""
     global _STACK
     if _STACK is None:
         _STACK = match_stack(imported_versions())
+        resolve_config_scopes()
     return _STACK
+
+
+def resolve_config_scopes() -> None:
+    """Let ``mmseg::``-style config bases resolve whatever distribution provides the module.
+
+    mmengine maps a config scope to a distribution name (``mmseg`` -> ``mmsegmentation``) and
+    looks the package up by it; the fork line installs ``onedl-mmsegmentation``, so ``mmseg::``
+    bases fail with "mmsegmentation is not installed". A scope whose distribution is missing
+    while its module is importable is mapped to the module name, which mmengine's
+    ``is_installed`` and ``get_installed_path`` find from the module itself (the configs ship in
+    ``<module>/.mim``). Nothing changes on the 2023 line.
+    """
+    from mmengine.config.utils import MODULE2PACKAGE
+    from mmengine.utils import is_installed
+    for module, package in MODULE2PACKAGE.items():
+        if module != package and not is_installed(package) and is_installed(module):
+            MODULE2PACKAGE[module] = module
 
 
 def numpy_pickle_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
