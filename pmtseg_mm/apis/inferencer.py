@@ -165,16 +165,12 @@ class MultiModalInferencer(BaseInferencer):
         samples, arrays = [], []
         for i, item in enumerate(chunk):
             img, per_modality, paths = self.spec.load(item, missing)
+            filled = self.spec.split(img)
             for name in missing:  # pictures show the filled (flat) channels of a missing one
-                per_modality[name] = self._modality_of(img, name)
+                per_modality[name] = filled[name]
             arrays.append({n: per_modality[n] for n in self.spec.names})
             samples.append(self.pipeline(self.spec.results(img, paths, offset + i, missing)))
         return self.collate_fn(samples), arrays
-
-    def _modality_of(self, img: np.ndarray, name: str) -> np.ndarray:
-        index = self.spec.names.index(name)
-        start = sum(self.spec.channels[:index])
-        return img[..., start:start + self.spec.channels[index]]
 
     @torch.no_grad()
     def forward(self, inputs: dict, tasks: Optional[Sequence[str]] = None) -> List[DetDataSample]:

@@ -2,22 +2,23 @@
 
 Shared by :class:`MultiModalInferencer` and the demos: what the config declares (modalities,
 their loading options and channel counts, the preprocessor's mean as fill value for a missing
-modality) is read once into a :class:`ModalitySpec`.
+modality) is read once into a :class:`ModalitySpec`, the config's
+:class:`~pmtseg_mm.structures.ModalityLayout` plus its test transforms.
 """
 import glob
 import os.path as osp
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet.datasets.transforms import LoadAnnotations
+from mmdet.registry import TRANSFORMS
 from mmengine.config import Config, ConfigDict
 
-from pmtseg_mm.datasets.transforms.loading import LoadMultiModalImages
-from pmtseg_mm.datasets.transforms.modality_dropout import (blank_modalities,
-                                                            resolve_fill_values)
+from pmtseg_mm.datasets.transforms.loading import LoadMultiModalImages, sample_layout
+from pmtseg_mm.structures import ModalityLayout, resolve_fill_values
 
 ModalityInput = Union[str, np.ndarray]
-_LOAD_TYPES = ('LoadMultiModalImages', 'mmdet.LoadMultiModalImages')
-_ANNOTATION_LOADERS = ('LoadPanopticAnnotations', 'LoadAnnotations')
 
 
 def find_config(name: str) -> str:
@@ -50,55 +51,38 @@ def test_pipeline_cfg(cfg: Config) -> List[dict]:
     return [dict(t) for t in pipeline]
 
 
-class ModalitySpec:
-    """What a config expects as input: modality names (stack order), their
-    :class:`LoadMultiModalImages` options, channels per modality and the fill values of a
-    missing modality (the preprocessor's mean, i.e. a normalised 0 - as ModalityDropout)."""
+class ModalitySpec(ModalityLayout):
+    """What a config expects as input: its :class:`ModalityLayout` (modalities in stack order
+    with the options of its :class:`LoadMultiModalImages`, channels per modality, and the fill
+    of a missing modality - the preprocessor's mean, i.e. a normalised 0, as ModalityDropout),
+    plus the loader and the test transforms that follow it."""
 
     def __init__(self, cfg: Config) -> None:
-        pipeline = test_pipeline_cfg(cfg)
-        loaders = [t for t in pipeline if t.get('type') in _LOAD_TYPES]
+        built = [t if isinstance(t, BaseTransform) else TRANSFORMS.build(t)
+                 for t in test_pipeline_cfg(cfg)]
+        loaders = [t for t in built if isinstance(t, LoadMultiModalImages)]
         if len(loaders) != 1:
             raise KeyError('the config\'s test pipeline must contain exactly one '
                            f'LoadMultiModalImages, found {len(loaders)}')
-        loader = dict(loaders[0])
-        loader.pop('type')
-        modalities = loader.pop('modalities')
-        if not isinstance(modalities, Mapping):
-            modalities = {name: {} for name in modalities}
-        self.options: Dict[str, dict] = {n: dict(o or {}) for n, o in modalities.items()}
-        self.names: Tuple[str, ...] = tuple(self.options)
-        self.loader_kwargs = loader
-        self.transforms = [t for t in pipeline if t.get('type') not in _LOAD_TYPES
-                           and str(t.get('type')).split('.')[-1] not in _ANNOTATION_LOADERS]
+        self.loader: LoadMultiModalImages = loaders[0]
+        self.transforms = [
+            t for t in built if not isinstance(t, (LoadMultiModalImages, LoadAnnotations))]
+        options = self.loader.modalities
         pre = cfg.model.get('data_preprocessor') or {}
         channels = pre.get('modality_channels')
         if channels is None:
-            channels = [self.options[n].get('channels') for n in self.names]
+            channels = [options[n].get('channels') for n in options]
             if any(c is None for c in channels):
                 raise KeyError('the config declares neither `model.data_preprocessor.'
                                'modality_channels` nor `channels` for every modality of '
                                'LoadMultiModalImages')
         channels = tuple(int(c) for c in channels)
-        if len(channels) != len(self.names):
+        if len(channels) != len(options):
             raise ValueError(f'`model.data_preprocessor.modality_channels`={channels} does not '
-                             f'match the test pipeline modalities {list(self.names)}')
-        self.channels: Tuple[int, ...] = channels
-        self.fill_values = resolve_fill_values(
-            pre.get('mean'), self.names, self.channels, pre.get('bgr_to_rgb', False),
-            owner='model.data_preprocessor.mean')
-
-    def check_missing(self, missing: Sequence[str]) -> Tuple[str, ...]:
-        """Validate a ``missing`` declaration (names of configured modalities, not all)."""
-        missing = (missing, ) if isinstance(missing, str) else tuple(missing or ())
-        unknown = [m for m in missing if m not in self.names]
-        if unknown:
-            raise ValueError(f'missing={list(missing)}: {unknown} are not modalities of the config '
-                             f'{list(self.names)}')
-        if set(missing) >= set(self.names):
-            raise ValueError(f'missing={list(missing)} declares every modality missing; at least '
-                             'one must be given')
-        return missing
+                             f'match the test pipeline modalities {list(options)}')
+        super().__init__(options, channels, resolve_fill_values(
+            pre.get('mean'), tuple(options), channels, pre.get('bgr_to_rgb', False),
+            owner='model.data_preprocessor.mean'))
 
     def _check_array(self, name: str, array: np.ndarray) -> np.ndarray:
         if not isinstance(array, np.ndarray) or array.ndim not in (2, 3) or array.size == 0:
@@ -107,22 +91,11 @@ class ModalitySpec:
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
             raise ValueError(f"input array of modality '{name}' has non-numeric dtype "
                              f'{array.dtype}')
-        array = array[..., None] if array.ndim == 2 else array
-        bands = self.options[name].get('bands')
-        if bands is not None:
-            if any(not -array.shape[2] <= b < array.shape[2] for b in bands):
-                raise ValueError(f"`modalities.{name}.bands`={list(bands)} of the config selects "
-                                 f'bands the input array of {array.shape[2]} band(s) lacks')
-            array = array[..., list(bands)]
-        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-            opts = self.options[name]
-            if opts.get('nan_value') is None or opts.get('inf_value') is None:
-                raise ValueError(f"input array of modality '{name}' contains NaN/Inf pixels; set "
-                                 f'`modalities.{name}.nan_value`/`inf_value` in the config or '
-                                 'clean the array')
-            inf = opts['inf_value']
-            neg, pos = (inf, inf) if np.isscalar(inf) else tuple(inf)
-            array = np.nan_to_num(array, nan=float(opts['nan_value']), posinf=pos, neginf=neg)
+        array = self.select_bands(name, array[..., None] if array.ndim == 2 else array,
+                                  'the input array')
+        array, problems = self.check_values(name, array, 'input array')
+        if problems and self.options[name]['on_mismatch'] == 'error':
+            raise ValueError(f"input array of modality '{name}' {problems[0]}")
         return array.astype(np.float32)
 
     def load(self, inputs: Mapping[str, ModalityInput],
@@ -141,18 +114,7 @@ class ModalitySpec:
         if not isinstance(inputs, Mapping):
             raise TypeError('an input must be a dict modality name -> path or array, e.g. '
                             f"dict(optical='a.png', depth='a.tif'), got {type(inputs).__name__}")
-        missing = self.check_missing(missing)
-        unknown = sorted(set(inputs) - set(self.names))
-        if unknown:
-            raise ValueError(f'input modalities {unknown} are not in the config (it expects '
-                             f'{list(self.names)})')
-        both = [m for m in missing if m in inputs]
-        if both:
-            raise ValueError(f'modalities {both} are declared missing but were also given')
-        absent = [n for n in self.names if n not in inputs and n not in missing]
-        if absent:
-            raise ValueError(f'no input for modalities {absent}; give them or declare them '
-                             f'missing (missing={absent!r})')
+        missing = self.check_given(tuple(inputs), missing)
         paths = {n: v for n, v in inputs.items() if isinstance(v, str)}
         for name, value in inputs.items():
             if not isinstance(value, (str, np.ndarray)):
@@ -164,12 +126,10 @@ class ModalitySpec:
         if paths:
             loader = LoadMultiModalImages(
                 modalities={n: self.options[n] for n in self.names if n in paths},
-                **self.loader_kwargs)
+                to_float32=True, check_georef=self.loader.check_georef,
+                backend_args=self.loader.backend_args)
             loaded = loader.transform(dict(modality_paths=dict(paths)))
-            start = 0
-            for name, c in zip(loaded['modalities'], loaded['modality_channels']):
-                arrays[name] = loaded['img'][..., start:start + c].astype(np.float32)
-                start += c
+            arrays.update(sample_layout(loaded).split(loaded['img']))
         for name, value in inputs.items():
             if isinstance(value, np.ndarray):
                 arrays[name] = self._check_array(name, value)
@@ -189,14 +149,7 @@ class ModalitySpec:
                 raise ValueError(f"modality '{name}' ({where(name)}) has {array.shape[2]} "
                                  f'channel(s) but the config expects {expected} '
                                  '(`model.data_preprocessor.modality_channels`)')
-        img = np.zeros(size + (sum(self.channels), ), np.float32)
-        start = 0
-        for name, c in zip(self.names, self.channels):
-            if name in arrays:
-                img[..., start:start + c] = arrays[name]
-            start += c
-        blank_modalities(img, self.names, self.channels, missing, self.fill_values)
-        return img, arrays, paths
+        return self.stack(arrays, missing), arrays, paths
 
     def results(self, img: np.ndarray, paths: Dict[str, str], index: int,
                 missing: Sequence[str] = ()) -> dict:

@@ -12,6 +12,7 @@ from mmdet.structures import DetDataSample
 from mmengine.hooks import Hook
 
 from ..datasets.transforms import read_raster
+from ..structures import colour_modality
 
 _TITLE_H = 18
 
@@ -90,12 +91,14 @@ def draw_multimodal_prediction(modalities: Dict[str, np.ndarray], data_sample: D
                                metainfo: dict, score_thr: float = 0.3) -> np.ndarray:
     """One RGB row: each modality | ground-truth semantic | predicted semantic | instance |
     panoptic (panels the sample has). ``modalities`` maps names to (H, W, C) arrays at the
-    original size; the first is the optical image (cv2 BGR when decoded from PNG/JPG)."""
+    original size; the first with three channels is shown in colour (cv2's BGR order, as
+    decoded from PNG/JPG; :func:`pmtseg_mm.structures.colour_modality`)."""
     palette = metainfo['palette']
     num_classes = len(metainfo['classes'])
-    names = list(modalities)
+    colour = colour_modality(list(modalities),
+                             [a.shape[2] if a.ndim == 3 else 1 for a in modalities.values()])
     panels: List[Tuple[np.ndarray, str]] = [
-        (render_modality(modalities[n], bgr=i == 0), n) for i, n in enumerate(names)
+        (render_modality(array, bgr=name == colour), name) for name, array in modalities.items()
     ]
     base = panels[0][0]
     h, w = base.shape[:2]

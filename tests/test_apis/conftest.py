@@ -13,7 +13,6 @@ TINY = sorted(glob.glob(osp.join(ROOT, 'configs', 'pmtseg',
                                  'pmtseg_r18-tiny_*_synthetic-depth-128x128.py')))[0]
 
 
-
 def tiny_config() -> Config:
     """The CPU-sized PMTSeg config with 16-channel ResNet-18 backbones."""
     cfg = Config.fromfile(find_config(TINY))

@@ -4,7 +4,8 @@ import pytest
 import torch
 from mmdet.registry import TRANSFORMS
 
-from pmtseg_mm.datasets.transforms import ModalityDropout, blank_modalities, resolve_fill_values
+from pmtseg_mm.datasets.transforms import ModalityDropout
+from pmtseg_mm.structures import ModalityLayout, resolve_fill_values
 from pmtseg_mm.models.data_preprocessors import MultiModalDataPreprocessor
 
 MEAN = [[123.675, 116.28, 103.53], [1.0001]]
@@ -94,7 +95,9 @@ def test_dropout_bad_samples():
         ModalityDropout(prob=1.0, modalities=['depth'])(dict(img=np.zeros((2, 2, 4))))
 
 
-def test_blank_modalities_checks_shape():
+def test_layout_fill_checks_shape():
+    layout = ModalityLayout(('optical', 'depth'), (3, 1), dict(depth=np.ones(1, np.float32)))
     with pytest.raises(ValueError, match='channels'):
-        blank_modalities(np.zeros((4, 4, 3), np.float32), ('optical', 'depth'), (3, 1),
-                         ('depth', ), dict(depth=np.ones(1, np.float32)))
+        layout.fill(np.zeros((4, 4, 3), np.float32), ('depth', ))
+    with pytest.raises(KeyError, match=r"\['sar'\] are not among the loaded modalities"):
+        layout.fill(np.zeros((4, 4, 4), np.float32), ('sar', ))

@@ -22,6 +22,7 @@ from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 import pmtseg_mm  # noqa: F401  (registers components)
+from pmtseg_mm.structures import ModalityLayout
 from pmtseg_mm.visualization.multimodal_visualizer import (_titled, colorize_labels,
                                                            colorize_panoptic, overlay_instances,
                                                            render_modality)
@@ -60,14 +61,13 @@ def draw_sample(item: dict, metainfo: dict) -> np.ndarray:
                          f' = {tuple(channels)}; pack `modalities` and `modality_channels` in '
                          "PackDetInputs' meta_keys")
     dropped = set(sample.metainfo.get('missing_modalities') or ())
-    panels, start = [], 0
-    for i, (name, c) in enumerate(zip(names, channels)):
-        array = img[..., start:start + c]
-        start += c
-        if array.dtype != np.uint8 and i == 0 and c >= 3 and array.min() >= 0 and \
-                array.max() <= 255:
+    layout = ModalityLayout(names, channels)
+    panels = []
+    for name, array in layout.split(img).items():
+        colour = name == layout.colour
+        if colour and array.dtype != np.uint8 and array.min() >= 0 and array.max() <= 255:
             array = array.astype(np.uint8)  # optical in 0..255: true colours
-        panels.append((render_modality(array, bgr=i == 0),
+        panels.append((render_modality(array, bgr=colour),
                        f'{name} (dropped)' if name in dropped else name))
     palette, num_classes = metainfo['palette'], len(metainfo['classes'])
     base = panels[0][0]

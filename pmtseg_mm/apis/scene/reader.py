@@ -1,12 +1,11 @@
 """Co-registered modality rasters of one scene, checked and read window by window."""
-import math
 import os.path as osp
 from contextlib import ExitStack
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from pmtseg_mm.datasets.transforms.modality_dropout import blank_modalities
+from pmtseg_mm.structures import transforms_match
 from ..inputs import ModalitySpec, optional_list
 
 try:  # rasterio (GDAL) is a runtime requirement; imported lazily so the package imports without
@@ -34,9 +33,7 @@ def _same_grid(a, b) -> bool:
         return False
     if a.crs is not None and a.crs != b.crs:
         return False
-    pixel = min(abs(a.transform.a), abs(a.transform.e)) or 1.0
-    return all(math.isclose(u, v, rel_tol=1e-9, abs_tol=1e-3 * pixel)
-               for u, v in zip(tuple(a.transform)[:6], tuple(b.transform)[:6]))
+    return transforms_match(a.transform.to_gdal(), b.transform.to_gdal())
 
 
 class SceneReader:
@@ -52,18 +49,7 @@ class SceneReader:
                  missing: Sequence[str] = (), resample: bool = False) -> None:
         _need_rasterio()
         self.spec = spec
-        self.missing = spec.check_missing(optional_list(missing))
-        unknown = sorted(set(paths) - set(spec.names))
-        if unknown:
-            raise ValueError(f'scene modalities {unknown} are not in the config (it expects '
-                             f'{list(spec.names)})')
-        both = [m for m in self.missing if m in paths]
-        if both:
-            raise ValueError(f'modalities {both} are declared missing but were also given')
-        absent = [n for n in spec.names if n not in paths and n not in self.missing]
-        if absent:
-            raise ValueError(f'no raster for modalities {absent}; give them or declare them '
-                             f'missing (--missing {" ".join(absent)})')
+        self.missing = spec.check_given(tuple(paths), optional_list(missing), what='raster')
         for name, path in paths.items():
             if not osp.isfile(path):
                 raise FileNotFoundError(f"raster of modality '{name}' not found: {path}")
@@ -112,43 +98,28 @@ class SceneReader:
     def _check_bands(self) -> None:
         self.bands = {}
         for name, ds in self.datasets.items():
-            opts = self.spec.options[name]
-            bands = list(opts.get('bands') or range(ds.count))
-            if any(not -ds.count <= b < ds.count for b in bands):
-                raise ValueError(f"`modalities.{name}.bands`={bands} of the config selects bands "
-                                 f'that {self.paths[name]} ({ds.count} band(s)) lacks')
-            bands = [b % ds.count + 1 for b in bands]
+            bands = self.spec.band_indices(name, ds.count, self.paths[name])
             expected = self.spec.channels[self.spec.names.index(name)]
             if len(bands) != expected:
                 raise ValueError(f"'{name}' raster {self.paths[name]} gives {len(bands)} band(s) "
                                  f'but the config expects {expected} '
                                  '(`model.data_preprocessor.modality_channels`)')
-            self.bands[name] = bands
+            self.bands[name] = [b + 1 for b in bands]  # rasterio counts bands from 1
 
     def read(self, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
-        """The stacked float32 (h, w, ΣC) image of a window, in the config's channel order."""
+        """The stacked float32 (h, w, ΣC) image of a window, in the config's channel order,
+        checked and cleaned as the training loader does (dtype, NaN/±Inf, value range)."""
         window = Window(x0, y0, x1 - x0, y1 - y0)
-        img = np.zeros((y1 - y0, x1 - x0, sum(self.spec.channels)), np.float32)
-        start = 0
-        for name, c in zip(self.spec.names, self.spec.channels):
-            if name in self.datasets:
-                data = self.datasets[name].read(self.bands[name], window=window)
-                data = np.moveaxis(data, 0, -1).astype(np.float32)
-                if not np.isfinite(data).all():
-                    opts = self.spec.options[name]
-                    if opts.get('nan_value') is None or opts.get('inf_value') is None:
-                        raise ValueError(
-                            f"'{name}' raster {self.paths[name]} has NaN/Inf pixels in window "
-                            f'(x={x0}, y={y0}, w={x1 - x0}, h={y1 - y0}); set '
-                            f'`modalities.{name}.nan_value`/`inf_value` in the config')
-                    inf = opts['inf_value']
-                    neg, pos = (inf, inf) if np.isscalar(inf) else tuple(inf)
-                    data = np.nan_to_num(data, nan=float(opts['nan_value']), posinf=pos,
-                                         neginf=neg)
-                img[..., start:start + c] = data
-            start += c
-        return blank_modalities(img, self.spec.names, self.spec.channels, self.missing,
-                                self.spec.fill_values)
+        arrays = {}
+        for name, ds in self.datasets.items():
+            data = np.moveaxis(ds.read(self.bands[name], window=window), 0, -1)
+            source = (f'raster {self.paths[name]} in window (x={x0}, y={y0}, w={x1 - x0}, '
+                      f'h={y1 - y0})')
+            data, problems = self.spec.check_values(name, data, source, [self.paths[name]])
+            if problems and self.spec.options[name]['on_mismatch'] == 'error':
+                raise ValueError(f"'{name}' {source} {problems[0]}")
+            arrays[name] = data
+        return self.spec.stack(arrays, self.missing)
 
     def close(self) -> None:
         self._stack.close()

@@ -1,6 +1,6 @@
 from .loading import LoadMultiModalImages, modality_slices, read_raster
-from .modality_dropout import ModalityDropout, blank_modalities, resolve_fill_values
+from .modality_dropout import ModalityDropout
 from .modality_transform import ModalityTransform
 
-__all__ = ['LoadMultiModalImages', 'ModalityDropout', 'ModalityTransform', 'blank_modalities',
-           'modality_slices', 'read_raster', 'resolve_fill_values']
+__all__ = ['LoadMultiModalImages', 'ModalityDropout', 'ModalityTransform', 'modality_slices',
+           'read_raster']

@@ -5,7 +5,6 @@ count, non-finite pixels (NaN, ±Inf), the expected dtype / value range of each 
 GeoTIFFs, that all modalities of a sample share CRS, geotransform and size.
 """
 import io
-import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import mmcv
@@ -16,23 +15,13 @@ from mmdet.registry import TRANSFORMS
 from mmengine.fileio import get
 from mmengine.logging import print_log
 
+from pmtseg_mm.structures import InvalidDataError, ModalityLayout, transforms_match
+
 TIFF_SUFFIXES = ('.tif', '.tiff')
-_OPTION_KEYS = {
-    'bands', 'channels', 'nan_value', 'inf_value', 'dtype', 'value_range', 'on_mismatch'
-}
-_ON_MISMATCH = ('error', 'warn')
 # GeoTIFF tags (OGC GeoTIFF 1.1): pixel scale, tie points, 4x4 model transformation, geokeys
 _PIXEL_SCALE, _TIEPOINT, _TRANSFORMATION, _GEOKEYS, _GEODOUBLES = 33550, 33922, 34264, 34735, 34736
 _RASTER_TYPE_KEY, _PIXEL_IS_POINT = 1025, 2
 _VERTICAL_KEYS = range(4096, 4100)  # a vertical CRS (heights) may differ between modalities
-
-
-class InvalidDataError(ValueError):
-    """A data file that must not be trained on; ``files`` names the offending file(s)."""
-
-    def __init__(self, message: str, files: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.files = tuple(files)
 
 
 class GeoRef:
@@ -45,11 +34,8 @@ class GeoRef:
 
     def matches(self, other: 'GeoRef') -> bool:
         """Same CRS and size, and geotransforms equal up to 1e-3 pixel (float round-off)."""
-        if self.crs != other.crs or self.size != other.size:
-            return False
-        pixel = min(abs(v) for v in (self.transform[1], self.transform[5]) if v) or 1.0
-        return all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-3 * pixel)
-                   for a, b in zip(self.transform, other.transform))
+        return (self.crs == other.crs and self.size == other.size
+                and transforms_match(self.transform, other.transform))
 
     def describe(self) -> str:
         crs = ', '.join(f'{k}={v}' for k, v in self.crs) or 'no CRS keys'
@@ -153,49 +139,6 @@ def read_raster(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
     return read_raster_georef(path, backend_args)[0]
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_options(name: str, opts: dict) -> dict:
-    """Validate one modality's options; returns a normalised copy."""
-    key = f'LoadMultiModalImages: `modalities.{name}'
-    if not isinstance(opts, dict):
-        raise ValueError(f'{key}` must be a dict of options, got {opts!r}')
-    unknown = set(opts) - _OPTION_KEYS
-    if unknown:
-        raise ValueError(f'{key}` has unknown options {sorted(unknown)}; '
-                         f'allowed: {sorted(_OPTION_KEYS)}')
-    opts = dict(opts)
-    if opts.get('nan_value') is not None and not _is_number(opts['nan_value']):
-        raise ValueError(f'{key}.nan_value` must be a finite number, got {opts["nan_value"]!r}')
-    inf = opts.get('inf_value')
-    if inf is not None:
-        pair = tuple(inf) if isinstance(inf, (list, tuple)) else (inf, inf)
-        if len(pair) != 2 or not all(_is_number(v) for v in pair):
-            raise ValueError(f'{key}.inf_value` must be a finite number or a (for -Inf, for +Inf) '
-                             f'pair of finite numbers, got {inf!r}')
-        opts['inf_value'] = pair
-    if opts.get('dtype') is not None:
-        names = [opts['dtype']] if isinstance(opts['dtype'], str) else list(opts['dtype'])
-        try:
-            opts['dtype'] = tuple(np.dtype(n).name for n in names)
-        except TypeError:
-            raise ValueError(f'{key}.dtype` must be a numpy dtype name or a list of them (e.g. '
-                             f"'uint8'), got {opts['dtype']!r}") from None
-    if opts.get('value_range') is not None:
-        vr = opts['value_range']
-        if (not isinstance(vr, (list, tuple)) or len(vr) != 2
-                or not all(isinstance(v, (int, float)) for v in vr) or not vr[0] <= vr[1]):
-            raise ValueError(f'{key}.value_range` must be (low, high) with low <= high, '
-                             f'got {vr!r}')
-        opts['value_range'] = (float(vr[0]), float(vr[1]))
-    if opts.setdefault('on_mismatch', 'error') not in _ON_MISMATCH:
-        raise ValueError(f'{key}.on_mismatch` must be one of {_ON_MISMATCH}, '
-                         f'got {opts["on_mismatch"]!r}')
-    return opts
-
-
 @TRANSFORMS.register_module()
 class LoadMultiModalImages(BaseTransform):
     """Load every modality of a sample and stack them along channels into ``img``.
@@ -234,14 +177,8 @@ class LoadMultiModalImages(BaseTransform):
                  to_float32: bool = True,
                  check_georef: bool = True,
                  backend_args: Optional[dict] = None) -> None:
-        if isinstance(modalities, str) or not modalities:
-            raise ValueError('LoadMultiModalImages: `modalities` must be a non-empty list of names or '
-                             f'dict name -> options, got {modalities!r}')
-        if not isinstance(modalities, dict):
-            modalities = {name: {} for name in modalities}
-        self.modalities: Dict[str, dict] = {
-            name: _check_options(name, opts or {}) for name, opts in modalities.items()
-        }
+        self.layout = ModalityLayout(modalities, prefix='LoadMultiModalImages: ')
+        self.modalities: Dict[str, dict] = self.layout.options
         self.to_float32 = to_float32
         self.check_georef = check_georef
         self.backend_args = backend_args
@@ -258,7 +195,6 @@ class LoadMultiModalImages(BaseTransform):
                       'once per modality)', logger='current', level=30)
 
     def _load_one(self, name: str, path: str) -> Tuple[np.ndarray, Optional[GeoRef]]:
-        opts = self.modalities[name]
         try:
             array, georef = read_raster_georef(path, self.backend_args)
         except FileNotFoundError:
@@ -267,55 +203,11 @@ class LoadMultiModalImages(BaseTransform):
         except ValueError as err:
             raise InvalidDataError(f"LoadMultiModalImages: modality '{name}': {err}",
                                    [path]) from None
-        bands = opts.get('bands')
-        if bands is not None:
-            bad = [b for b in bands if not -array.shape[2] <= b < array.shape[2]]
-            if bad:
-                raise IndexError(
-                    f"LoadMultiModalImages: `modalities.{name}.bands` = {list(bands)} selects band(s) "
-                    f'{bad} but {path} has {array.shape[2]} band(s) (indices are 0-based)')
-            array = array[..., list(bands)]
-        expected = opts.get('channels')
-        if expected is not None and array.shape[2] != expected:
-            raise InvalidDataError(
-                f"LoadMultiModalImages: `modalities.{name}.channels` expects {expected} channel(s) "
-                f'but {path} gives {array.shape[2]}' + (' after band selection' if bands else ''),
-                [path])
-        if opts.get('dtype') is not None and array.dtype.name not in opts['dtype']:
-            self._mismatch(name, path, f'is {array.dtype.name} but `modalities.{name}.dtype` '
-                           f'expects {" or ".join(opts["dtype"])}')
-        if np.issubdtype(array.dtype, np.floating):
-            array = self._finite(name, path, array)
-        value_range = opts.get('value_range')
-        if value_range is not None:
-            low, high = float(array.min()), float(array.max())
-            if low < value_range[0] or high > value_range[1]:
-                self._mismatch(name, path, f'has values in [{low:g}, {high:g}] outside '
-                               f'`modalities.{name}.value_range` = {list(value_range)}')
+        array = self.layout.select_bands(name, array, path, [path])
+        array, problems = self.layout.check_values(name, array, f'file {path}', [path])
+        for problem in problems:
+            self._mismatch(name, path, problem)
         return array, georef
-
-    def _finite(self, name: str, path: str, array: np.ndarray) -> np.ndarray:
-        """Replace NaN/±Inf as configured, or raise naming the file and the option."""
-        opts = self.modalities[name]
-        nan = np.isnan(array)
-        inf = np.isinf(array)
-        if not nan.any() and not inf.any():
-            return array
-        if nan.any() and opts.get('nan_value') is None:
-            raise InvalidDataError(
-                f"LoadMultiModalImages: modality '{name}' file {path} contains NaN pixels "
-                f'({int(nan.sum())}); set `modalities.{name}.nan_value` to the (finite) value '
-                'that should replace them', [path])
-        if inf.any() and opts.get('inf_value') is None:
-            signs = '/'.join(s for s, m in (('+Inf', array == np.inf), ('-Inf', array == -np.inf))
-                             if m.any())
-            raise InvalidDataError(
-                f"LoadMultiModalImages: modality '{name}' file {path} contains {signs} pixels "
-                f'({int(inf.sum())}); set `modalities.{name}.inf_value` to the finite value (or '
-                '(for -Inf, for +Inf) pair) that should replace them', [path])
-        neg, pos = opts.get('inf_value') or (0.0, 0.0)
-        return np.nan_to_num(array, nan=float(opts.get('nan_value') or 0.0), posinf=pos,
-                             neginf=neg)
 
     def transform(self, results: dict) -> dict:
         paths = results.get('modality_paths')
@@ -366,19 +258,20 @@ class LoadMultiModalImages(BaseTransform):
                 f'backend_args={self.backend_args})')
 
 
-def modality_slices(results: dict) -> Dict[str, slice]:
-    """Channel slice of each modality in ``results['img']``."""
+def sample_layout(results: dict) -> ModalityLayout:
+    """The :class:`ModalityLayout` of a loaded sample (``modalities``, ``modality_channels``)."""
     if 'modalities' not in results or 'modality_channels' not in results:
         raise KeyError('no `modalities`/`modality_channels` in the sample: put '
                        'LoadMultiModalImages first in the pipeline')
-    bounds = np.cumsum((0, ) + tuple(results['modality_channels']))
-    return {
-        name: slice(int(start), int(stop))
-        for name, start, stop in zip(results['modalities'], bounds[:-1], bounds[1:])
-    }
+    return ModalityLayout(results['modalities'], results['modality_channels'])
+
+
+def modality_slices(results: dict) -> Dict[str, slice]:
+    """Channel slice of each modality in ``results['img']``."""
+    return sample_layout(results).slices
 
 
 __all__ = [
     'GeoRef', 'InvalidDataError', 'LoadMultiModalImages', 'read_georef', 'read_raster',
-    'read_raster_georef', 'modality_slices'
+    'read_raster_georef', 'modality_slices', 'sample_layout'
 ]

@@ -6,6 +6,8 @@ from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.registry import MODELS
 from mmengine.logging import print_log
 
+from pmtseg_mm.structures import channel_slices
+
 
 @MODELS.register_module()
 class MultiModalDataPreprocessor(DetDataPreprocessor):
@@ -63,12 +65,11 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
             raise ValueError(f'MultiModalDataPreprocessor: `bgr_to_rgb` has {len(flips)} entries for '
                              f'{len(channels)} modalities (`modality_channels`={self.modality_channels})')
         order: List[int] = []
-        for i, (c, flip) in enumerate(zip(channels, flips)):
-            start = sum(channels[:i])
+        for i, (c, flip, group) in enumerate(zip(channels, flips, channel_slices(channels))):
             if flip and c != 3:
                 raise ValueError(f'MultiModalDataPreprocessor: `bgr_to_rgb` set for modality {i} which '
                                  f'has {c} channels; only 3-channel modalities can be flipped')
-            group = list(range(start, start + c))
+            group = list(range(group.start, group.stop))
             order += group[::-1] if flip else group
         self._channel_order = order if order != sorted(order) else None
         if warn_abs_above is not None and not warn_abs_above > 0:
@@ -111,10 +112,7 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
 
     def _groups(self):
         """(modality index, channel slice) per channel group."""
-        start = 0
-        for i, c in enumerate(self.modality_channels):
-            yield i, slice(start, start + c)
-            start += c
+        return enumerate(channel_slices(self.modality_channels))
 
     @staticmethod
     def _describe(data_samples, index: int, group: int) -> str:
