@@ -318,3 +318,22 @@ def test_whole_scene_joins_thing_across_window_and_block_borders(inferencer, tmp
     ring = np.array(feature['geometry']['coordinates'][0])
     assert ring[:, 0].min() == ORIGIN[0] + x0 * PIXEL and ring[:, 0].max() == ORIGIN[0] + x1 * PIXEL
     assert ring[:, 1].max() == ORIGIN[1] - y0 * PIXEL and ring[:, 1].min() == ORIGIN[1] - y1 * PIXEL
+
+
+def test_scene_windows_get_the_loaders_dtype_and_range_checks(inferencer, tmp_path):
+    """A 16-bit optical scene under an 8-bit declaration is refused window by window, as the
+    training loader refuses the file; with on_mismatch='warn' it is read (warned once)."""
+    import copy
+    optical = np.full((3, 40, 50), 4000, np.uint16)
+    paths = dict(optical=write_raster(tmp_path / 'o16.tif', optical),
+                 depth=write_raster(tmp_path / 'd.tif', np.zeros((1, 40, 50), np.float32)))
+    spec = copy.deepcopy(inferencer.spec)
+    spec.options['optical'].update(dtype=('uint8', ), value_range=(0.0, 255.0))
+    with SceneReader(paths, spec) as reader:
+        with pytest.raises(ValueError, match=r"'optical' raster .*o16.tif in window \(x=0, y=0, "
+                           r'w=50, h=40\) is uint16 but `modalities.optical.dtype` expects uint8'):
+            reader.read(0, 0, 40, 50)
+    spec.options['optical']['on_mismatch'] = 'warn'
+    with SceneReader(paths, spec) as reader:
+        img = reader.read(0, 0, 40, 50)
+    assert img.shape == (40, 50, 4) and img[..., :3].max() == 4000
