@@ -122,5 +122,6 @@ class MultiTaskSemSegMetric(SemSegMetric):
             for name, i, u in zip(self.dataset_meta['classes'],
                                   sum(result['area_intersect'] for result in results), union)
         }
-        return dict(mIoU=float(metrics['mIoU']), mAcc=float(metrics['mAcc']),
+        # mmseg rounds to 2 decimals in the array's dtype: float32 on numpy 2 would carry noise
+        return dict(mIoU=round(float(metrics['mIoU']), 2), mAcc=round(float(metrics['mAcc']), 2),
                     OA=round(100 * float(intersect / labelled), 2), **per_class)
