@@ -5,7 +5,7 @@ few iterations and writes the checkpoint and its nine test metrics
 (``DIR/metrics_<line>.json``); the fork line's smoke set (tools/ci/test_smoke.py) tests the same
 checkpoint on the same data and compares.
 
-    python tools/ci/crossline.py prepare DIR [--iters 20]
+    python tools/ci/crossline.py prepare DIR [--iters 200]
     python tools/ci/crossline.py test DIR          # metrics of DIR's checkpoint on this line
 """
 import argparse
