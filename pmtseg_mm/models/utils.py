@@ -1,7 +1,7 @@
 """Helpers shared by the paper modules."""
 import copy
 import math
-from typing import List, Sequence, Tuple, Union
+from typing import Sequence, Tuple
 
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
@@ -11,8 +11,8 @@ from torch import Tensor, nn
 #: Strides of the backbone levels and of the pixel-decoder outputs the necks work with.
 SCALES = (4, 8, 16, 32)
 
-#: Backbone output: one level tuple per modality, or (one channel group) the levels themselves.
-BackboneOutput = Union[Sequence[Tensor], Sequence[Sequence[Tensor]]]
+#: ``DualBackbone(fusion=None)`` output: ``feats[m][level]``, one level sequence per modality.
+ModalityFeatures = Sequence[Sequence[Tensor]]
 
 
 def pooled_grid(height: int, width: int, max_points: int) -> Tuple[int, int]:
@@ -29,22 +29,19 @@ def pooled_grid(height: int, width: int, max_points: int) -> Tuple[int, int]:
     return grid_h, grid_w
 
 
-def per_modality(feats: BackboneOutput, owner: str) -> List[Sequence[Tensor]]:
-    """The backbone output as one sequence of levels per modality.
+def check_modality_features(feats: ModalityFeatures, owner: str) -> None:
+    """Raise one error naming ``owner`` unless ``feats`` is one level sequence per modality.
 
-    ``DualBackbone`` returns a tuple of per-modality level tuples, but with a single channel
-    group (one modality, or early fusion) it returns that backbone's level tuple itself; both
-    forms are accepted. ``owner`` names the caller in the error raised for anything else.
+    One pyramid (a sequence of tensors) is what ``DualBackbone`` returns with a fusion mode;
+    the error says to build it with ``fusion=None``.
     """
     if isinstance(feats, Tensor) or not isinstance(feats, Sequence) or not feats:
-        raise ValueError(f'{owner}: expected the backbone levels of each modality (a sequence of '
-                         f'level sequences) or of one modality, got {type(feats).__name__}')
-    if all(isinstance(f, Tensor) for f in feats):
-        return [feats]
+        raise ValueError(f'{owner}: expected one sequence of backbone levels per modality '
+                         f'(DualBackbone with fusion=None), got {type(feats).__name__}')
     if any(isinstance(f, Tensor) or not isinstance(f, Sequence) for f in feats):
-        raise ValueError(f'{owner}: mixed tensors and level sequences in the modality features; '
-                         'give one sequence of (B, C, H, W) levels per modality')
-    return list(feats)
+        raise ValueError(f'{owner}: expected one sequence of backbone levels per modality, got '
+                         'one pyramid of tensors; build DualBackbone with fusion=None (not '
+                         "'early', 'sum', 'concat' or 'gate'), also for a single channel group")
 
 
 def build_pixel_decoder(pixel_decoder: ConfigType, in_channels: Sequence[int], out_channels: int,

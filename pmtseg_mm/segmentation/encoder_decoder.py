@@ -25,7 +25,8 @@ class MultiModalEncoderDecoder(EncoderDecoder):
         super().__init__(*args, **kwargs)
         self.tmaa_loss = None if tmaa_loss is None else MODELS.build(tmaa_loss)
         if self.tmaa_loss is not None and (not hasattr(self.backbone, 'forward_modalities')
-                                           or getattr(self.backbone, 'fusion', None) is None):
+                                           or getattr(self.backbone, 'fusion', None)
+                                           not in ('sum', 'concat', 'gate')):
             raise ValueError(
                 'MultiModalEncoderDecoder: `tmaa_loss` needs `backbone` to be a DualBackbone with '
                 "two or more modalities and `fusion` set ('sum', 'concat' or 'gate'), got "

@@ -26,10 +26,17 @@ def test_forward_per_modality_features():
     assert torch.equal(a[1][3], b[1][3]) and not torch.equal(a[0][3], b[0][3])
 
 
-def test_single_group_is_early_fusion_and_share_weights():
-    ef = DualBackbone(backbones=[R18], in_channels=(4, ))
-    feats = ef(torch.rand(2, 4, 64, 64))
-    assert isinstance(feats[0], torch.Tensor) and len(feats) == 4  # plain backbone tuple
+def test_return_rule_is_set_by_fusion_not_by_group_count():
+    """fusion=None: a tuple of per-modality pyramids for one group too; 'early': the pyramid."""
+    x = torch.rand(2, 4, 64, 64)
+    per_modality = DualBackbone(backbones=[R18], in_channels=(4, ))
+    feats = per_modality(x)
+    assert len(feats) == 1 and [f.shape for f in feats[0]] == R18_SHAPES
+    early = DualBackbone(backbones=[R18], in_channels=(4, ), fusion='early')
+    assert [f.shape for f in early(x)] == R18_SHAPES
+    early.load_state_dict(per_modality.state_dict())  # the same weights and BN statistics
+    per_modality.eval(), early.eval()
+    assert all(torch.equal(a, b) for a, b in zip(early(x), per_modality(x)[0]))
     shared = DualBackbone(backbones=R18, in_channels=(3, 3), share_weights=True)
     assert len(shared.backbones) == 1
     shared.eval()
@@ -167,7 +174,19 @@ def test_bad_fusion_configs(kwargs, words):
     assert words in str(err.value)
 
 
-def test_fusion_is_ignored_for_early_fusion():
-    ef = DualBackbone(backbones=[R18], in_channels=(4, ), fusion='concat')
-    assert ef.fusion is None and ef.fusers is None
-    assert [f.shape for f in ef(torch.rand(2, 4, 64, 64))] == R18_SHAPES
+@pytest.mark.parametrize('fusion', ['sum', 'concat', 'gate'])
+def test_fusing_one_group_is_an_error_that_names_early(fusion):
+    with pytest.raises(ValueError, match="has one; write fusion='early'"):
+        DualBackbone(backbones=[R18], in_channels=(4, ), fusion=fusion)
+
+
+def test_early_fusion_needs_one_group():
+    with pytest.raises(ValueError, match=r"fusion='early'.*one group \(e.g. \(4,\)\), got \(3, 1\)"):
+        DualBackbone(backbones=[R18, R18], in_channels=(3, 1), fusion='early')
+
+
+def test_per_modality_consumer_rejects_the_early_pyramid():
+    """What an old one-group config without `fusion` would hand a per-modality consumer."""
+    early = DualBackbone(backbones=[R18], in_channels=(4, ), fusion='early')
+    with pytest.raises(ValueError, match='TMAALoss: .* build DualBackbone with fusion=None'):
+        MODELS.build(dict(type='TMAALoss'))(early(torch.rand(1, 4, 64, 64)))

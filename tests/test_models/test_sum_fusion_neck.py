@@ -49,7 +49,7 @@ def test_one_modality_is_mask2former_pixel_decoder():
     neck = _neck(num_modalities=1, in_channels=[LEVELS])
     levels = _levels(3)
     with torch.no_grad():
-        out = neck(tuple(levels))  # DualBackbone's one-group (early-fusion) output
+        out = neck([levels])  # DualBackbone(fusion=None), one group
         expected = neck.pixel_decoder(levels)
     assert torch.equal(out[0], expected[0])
 
@@ -81,7 +81,10 @@ def test_bad_configs(kwargs, words):
 def test_bad_inputs():
     neck = _neck()
     with pytest.raises(ValueError, match='features of 1 modalities, expected 2'):
-        neck(_levels(0))
+        neck([_levels(0)])
+    with pytest.raises(ValueError, match='SumFusionNeck: .* one pyramid of tensors; build '
+                       'DualBackbone with fusion=None'):
+        neck(_levels(0))  # DualBackbone(fusion='early')
     with pytest.raises(ValueError, match='4 levels of equal shapes'):
         neck([_levels(0), _levels(1, size=32)])
     with pytest.raises(ValueError, match='4 levels of equal shapes'):

@@ -275,21 +275,24 @@ def test_bad_constructor_args(kwargs, key):
 
 
 def test_one_modality_switches_the_loss_off():
-    """Table VIII single-modality rows / early fusion: no modality pair, L_TMAA = 0."""
+    """Table VIII single-modality rows / one stacked group: no modality pair, L_TMAA = 0."""
     x = torch.randn(2, 3, 4, 4, requires_grad=True)
-    for feats in ([[x, x]], (x, x)):  # nested, or DualBackbone's one-group level tuple
-        value = TMAALoss(levels=(0, 1))(feats)
-        assert value.shape == () and value.dtype == torch.float32 and value.item() == 0.0
+    value = TMAALoss(levels=(0, 1))([(x, x)])  # DualBackbone(fusion=None), one group
+    assert value.shape == () and value.dtype == torch.float32 and value.item() == 0.0
     with pytest.raises(ValueError, match=r'`levels`=\(0, 3\) but modality 0 has 2 levels'):
-        TMAALoss(levels=(0, 3))((x, x))
+        TMAALoss(levels=(0, 3))([(x, x)])
+    with pytest.raises(ValueError, match='got one pyramid of tensors; build DualBackbone with '
+                       'fusion=None'):
+        TMAALoss(levels=(0, 1))((x, x))  # DualBackbone(fusion='early')
 
 
 def test_bad_forward_inputs():
     x = torch.randn(1, 2, 4, 4)
     loss = TMAALoss(levels=(0, 1))
-    with pytest.raises(ValueError, match='TMAALoss: expected the backbone levels'):
+    with pytest.raises(ValueError, match=r'TMAALoss: expected one sequence of backbone levels per '
+                       r'modality \(DualBackbone with fusion=None\), got Tensor'):
         loss(x)
-    with pytest.raises(ValueError, match='TMAALoss: mixed tensors and level sequences'):
+    with pytest.raises(ValueError, match='TMAALoss: .* got one pyramid of tensors'):
         loss([x, [x, x]])
     with pytest.raises(ValueError, match=r'`levels`=\(0, 1\) but modality 1 has 1 levels'):
         loss([[x, x], [x]])

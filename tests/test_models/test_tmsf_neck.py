@@ -184,14 +184,16 @@ def test_one_modality_passes_its_pixel_decoder_output_through():
     assert len(neck.fusions) == 0 and len(neck.pixel_decoders) == 1
     feats = _feats(in_channels=IN_CHANNELS[:1])
     with torch.no_grad():
-        mask_feature, multi_scale = neck(tuple(feats[0]))  # DualBackbone's one-group output
+        mask_feature, multi_scale = neck(feats)  # DualBackbone(fusion=None), one group
         expected_mask, expected_multi = neck.pixel_decoders[0](feats[0])
-        nested = neck(feats)[0]
-    assert torch.equal(mask_feature, expected_mask) and torch.equal(nested, expected_mask)
+    assert torch.equal(mask_feature, expected_mask)
     assert all(torch.equal(a, b) for a, b in zip(multi_scale, expected_multi))
     assert [tuple(f.shape) for f in multi_scale] == [(2, C, 2, 2), (2, C, 4, 4), (2, C, 8, 8)]
     with pytest.raises(ValueError, match='features of 2 modalities, expected 1'):
         neck(_feats())
+    with pytest.raises(ValueError, match="TMSFNeck: .* one pyramid of tensors; build DualBackbone "
+                       "with fusion=None \\(not 'early'"):
+        neck(tuple(feats[0]))  # DualBackbone(fusion='early')
 
 
 def test_more_layers_more_parameters():

@@ -1,5 +1,5 @@
 # Mask2Former (mmdet, R50, panoptic) with early fusion: all modalities stacked as input channels.
-# DualBackbone with one channel group = a plain ResNet whose first conv takes ΣC channels, with
+# DualBackbone(fusion='early') with one channel group = a plain ResNet whose first conv takes ΣC channels, with
 # the torchvision RGB weights adapted to ΣC channels instead of dropped.
 # Top-level configs merge the dataset base's `dataset_model` (class counts, preprocessor
 # statistics) and set `in_channels` = (sum of the modality channels, ).
@@ -10,6 +10,7 @@ model = dict(
     backbone=dict(
         type='DualBackbone',
         in_channels=(4, ),
+        fusion='early',  # one pyramid of the stacked modalities, for mmdet's pixel decoder
         backbones=[
             dict(type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), frozen_stages=-1,
                  norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True, style='pytorch',

@@ -9,7 +9,9 @@ from mmengine.model import BaseModule, ModuleList
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 from torch import Tensor, nn
 
-FUSIONS = (None, 'sum', 'concat', 'gate')
+#: ``None``: one pyramid per channel group; ``'early'``: the one group's pyramid; the others fuse
+#: the pyramids of two or more groups into one.
+FUSIONS = (None, 'early', 'sum', 'concat', 'gate')
 
 
 def adapt_input_channels(state_dict: Dict[str, Tensor],
@@ -62,13 +64,16 @@ class DualBackbone(BaseModule):
         in_channels (Sequence[int]): Channels per modality in stack order, e.g. (3, 1).
         share_weights (bool): Run one backbone for every group (all groups must have the same
             channel count). Defaults to False.
-        fusion (str, optional): How the modalities' pyramids become one, for necks and decode
-            heads that take a single pyramid (mmseg ``EncoderDecoder``, stock mmdet necks):
-            ``None`` keeps one pyramid per modality (for :class:`TMSFNeck`); ``'sum'`` adds the
-            levels (equal channels needed); ``'concat'`` concatenates each level and maps it
-            with a 1x1 conv to ``fusion_channels``; ``'gate'`` weighs the modalities per level
-            and pixel with a softmax over a learned 1x1 conv of their concatenation (starts as
-            the mean; equal channels needed). Defaults to None.
+        fusion (str, optional): What ``forward`` returns, chosen here and never by the number
+            of groups. ``None``: one pyramid per group, always a tuple of level tuples (for
+            :class:`TMSFNeck`, :class:`SumFusionNeck`, :class:`TMAALoss`; a one-group tuple for
+            single-modality ablations). ``'early'``: early fusion, the modalities already stacked
+            in one group (``in_channels=(4,)``), whose pyramid is returned as it is, for stock
+            necks and heads. For two or more groups, one pyramid from: ``'sum'`` (the levels
+            added; equal channels needed), ``'concat'`` (each level concatenated and mapped with
+            a 1x1 conv to ``fusion_channels``) or ``'gate'`` (a per-level, per-pixel softmax
+            over a learned 1x1 conv of the concatenation; starts as the mean; equal channels
+            needed). Defaults to None.
         fusion_channels (Sequence[int], optional): Output channels per level of ``'concat'``;
             defaults to the first modality's channels, so heads written for the single-modality
             backbone (e.g. UPerHead with [256, 512, 1024, 2048]) fit unchanged.
@@ -80,9 +85,8 @@ class DualBackbone(BaseModule):
         init_cfg (dict, optional): Initialisation config of the wrapper itself.
 
     Returns (forward):
-        tuple[tuple[Tensor]]: the multi-level features of each modality. With a single group
-        (early fusion: ``in_channels=(4,)``) the backbone's own tuple is returned, so stock
-        necks and heads consume it; with ``fusion`` set, one fused tuple of levels.
+        tuple[tuple[Tensor]] for ``fusion=None`` (``feats[m][level]``), else tuple[Tensor] (one
+        pyramid).
     """
 
     def __init__(self,
@@ -134,13 +138,21 @@ class DualBackbone(BaseModule):
         self.backbones = ModuleList(modules)
         if fusion not in FUSIONS:
             raise ValueError(f'DualBackbone: `fusion` must be one of {FUSIONS}, got {fusion!r}')
+        if fusion == 'early' and num != 1:
+            raise ValueError(f"DualBackbone: fusion='early' runs one backbone on the stacked "
+                             f'modalities, so `in_channels` must be one group (e.g. '
+                             f'({sum(self.in_channels)},)), got {self.in_channels}')
+        if fusion in ('sum', 'concat', 'gate') and num == 1:
+            raise ValueError(f'DualBackbone: fusion={fusion!r} fuses two or more channel groups, '
+                             f'`in_channels`={self.in_channels} has one; write '
+                             "fusion='early' for one pyramid of the stacked modalities")
         if fusion_channels is not None and fusion != 'concat':
             raise ValueError(f"DualBackbone: `fusion_channels` is only used by fusion='concat', "
                              f'got fusion={fusion!r}')
-        self.fusion = fusion if num > 1 else None
+        self.fusion = fusion
         self.fusers = None
         self.out_channels: Optional[List[int]] = None
-        if self.fusion is not None:
+        if fusion in ('sum', 'concat', 'gate'):
             self._build_fusion(fusion_channels, probe_size)
 
     @torch.no_grad()
@@ -215,6 +227,8 @@ class DualBackbone(BaseModule):
         """One pyramid from the per-modality pyramids, as set by ``fusion``."""
         if self.fusion is None:
             raise ValueError('DualBackbone.fuse: `fusion` is None (per-modality features)')
+        if self.fusion == 'early':
+            return tuple(feats[0])
         fused = []
         for lv, levels in enumerate(zip(*feats)):
             if self.fusion == 'sum':
@@ -228,6 +242,4 @@ class DualBackbone(BaseModule):
 
     def forward(self, x: Tensor) -> Union[Tuple[Tensor, ...], Tuple[Tuple[Tensor, ...], ...]]:
         feats = self.forward_modalities(x)
-        if self.num_modalities == 1:
-            return feats[0]
         return feats if self.fusion is None else self.fuse(feats)

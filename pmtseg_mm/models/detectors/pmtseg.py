@@ -23,7 +23,8 @@ class PMTSeg(MaskFormer):
     Ablation parts (sec. IV-E) plug into the same slots: ``SumFusionNeck`` (w/o TMSF, Table IV),
     ``SeparateTaskHeads`` (Table V), ``PSHHead(prompt_mode='none')`` (w/o PSH: one pass,
     post-processed into all tasks), and ``DualBackbone`` with one channel group (one modality,
-    Table VIII, or early fusion), for which TMAALoss gives 0 and the necks pass it through.
+    Table VIII, or the modalities stacked) and ``fusion=None``, for which TMAALoss gives 0 and
+    the necks fuse nothing.
 
     Args:
         tmaa_loss (dict, optional): TMAALoss config (α is its ``loss_weight``). None disables

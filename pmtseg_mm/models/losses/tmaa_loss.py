@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-from ..utils import BackboneOutput, per_modality, pooled_grid
+from ..utils import ModalityFeatures, check_modality_features, pooled_grid
 
 _MODES = ('js', 'kl', 'ed')
 
@@ -107,20 +107,19 @@ class TMAALoss(nn.Module):
         return 0.5 * ((log_p.exp() * (log_p - log_m)).sum(-1) +
                       (log_q.exp() * (log_q - log_m)).sum(-1))
 
-    def forward(self, modality_feats: BackboneOutput) -> Tensor:
+    def forward(self, modality_feats: ModalityFeatures) -> Tensor:
         """Compute ``loss_weight · L_TMAA``.
 
         Args:
             modality_feats: ``modality_feats[m][level]`` is a (B, C_m, H, W) map; channels may
                 differ across modalities. If a level's spatial sizes differ across modalities,
                 every map of that level is average-pooled to the smallest height and width.
-                A single modality's level tuple (what ``DualBackbone`` returns for one channel
-                group) gives a zero loss.
+                One modality gives a zero loss.
 
         Returns:
             Tensor: scalar loss.
         """
-        modality_feats = per_modality(modality_feats, 'TMAALoss')
+        check_modality_features(modality_feats, 'TMAALoss')
         for m, feats in enumerate(modality_feats):
             if len(feats) <= max(self.levels):
                 raise ValueError(f'TMAALoss: `levels`={self.levels} but modality {m} has '

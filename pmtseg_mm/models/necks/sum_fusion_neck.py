@@ -6,7 +6,7 @@ from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from ..utils import SCALES, BackboneOutput, build_pixel_decoder, per_modality
+from ..utils import SCALES, ModalityFeatures, build_pixel_decoder, check_modality_features
 
 
 @MODELS.register_module()
@@ -60,9 +60,9 @@ class SumFusionNeck(BaseModule):
         """The pixel decoder initialises itself (mmdet's scheme)."""
         self.pixel_decoder.init_weights()
 
-    def forward(self, modality_feats: BackboneOutput) -> Tuple[Tensor, List[Tensor]]:
-        """Per-modality backbone levels (or one modality's levels) -> pixel-decoder output."""
-        modality_feats = per_modality(modality_feats, 'SumFusionNeck')
+    def forward(self, modality_feats: ModalityFeatures) -> Tuple[Tensor, List[Tensor]]:
+        """Per-modality backbone levels -> pixel-decoder output."""
+        check_modality_features(modality_feats, 'SumFusionNeck')
         if len(modality_feats) != self.num_modalities:
             raise ValueError(f'SumFusionNeck: got features of {len(modality_feats)} modalities, '
                              f'expected {self.num_modalities} (`num_modalities`)')

@@ -10,7 +10,8 @@ from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
 
-from ..utils import SCALES, BackboneOutput, build_pixel_decoder, per_modality, pooled_grid
+from ..utils import (SCALES, ModalityFeatures, build_pixel_decoder, check_modality_features,
+                     pooled_grid)
 
 
 def _mlp(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -263,13 +264,9 @@ class TMSFNeck(BaseModule):
                     f'{found}` to load them.')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def forward(self, modality_feats: BackboneOutput) -> Tuple[Tensor, List[Tensor]]:
-        """Per-modality backbone levels (strides 4..32) -> (F_T^1/4, [F_T^1/32, ^1/16, ^1/8]).
-
-        One modality's level tuple itself (``DualBackbone`` with one channel group) is accepted
-        as the features of one modality.
-        """
-        modality_feats = per_modality(modality_feats, 'TMSFNeck')
+    def forward(self, modality_feats: ModalityFeatures) -> Tuple[Tensor, List[Tensor]]:
+        """Per-modality backbone levels (strides 4..32) -> (F_T^1/4, [F_T^1/32, ^1/16, ^1/8])."""
+        check_modality_features(modality_feats, 'TMSFNeck')
         if len(modality_feats) != self.num_modalities:
             raise ValueError(f'TMSFNeck: got features of {len(modality_feats)} modalities, '
                              f'expected {self.num_modalities} (`num_modalities`)')
