@@ -14,6 +14,7 @@ from mmdet.visualization.palette import get_palette
 from mmengine.fileio import get, get_local_path
 from panopticapi.utils import rgb2id
 
+from ..structures import check_modality_folders
 from .transforms.loading import InvalidDataError, LoadMultiModalImages
 
 Problem = Tuple[str, str]  # (file, what is wrong)
@@ -208,16 +209,8 @@ class MultiModalCocoPanopticDataset(CocoPanopticDataset):
                  check_on_startup: bool = False,
                  check_workers: int = 0,
                  **kwargs) -> None:
-        if not isinstance(modalities, dict) or not modalities:
-            raise ValueError('MultiModalCocoPanopticDataset: `modalities` must be a non-empty dict '
-                             f'name -> folder prefix, got {modalities!r}')
-        modality_suffixes = dict(modality_suffixes or {})
-        unknown = set(modality_suffixes) - set(modalities)
-        if unknown:
-            raise ValueError(f'MultiModalCocoPanopticDataset: `modality_suffixes` names {sorted(unknown)} '
-                             f'which are not in `modalities` {list(modalities)}')
-        self.modalities = dict(modalities)
-        self.modality_suffixes = modality_suffixes
+        self.modalities, self.modality_suffixes = check_modality_folders(
+            modalities, modality_suffixes, 'MultiModalCocoPanopticDataset')
         self.check_annotations = check_annotations
         self.check_on_startup = check_on_startup
         self.check_workers = int(check_workers)

@@ -1,7 +1,7 @@
 """Helpers shared by the paper modules."""
 import copy
 import math
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
@@ -42,6 +42,23 @@ def check_modality_features(feats: ModalityFeatures, owner: str) -> None:
         raise ValueError(f'{owner}: expected one sequence of backbone levels per modality, got '
                          'one pyramid of tensors; build DualBackbone with fusion=None (not '
                          "'early', 'sum', 'concat' or 'gate'), also for a single channel group")
+
+
+def check_neck_in_channels(in_channels: Sequence[Sequence[int]], num_modalities: int,
+                          owner: str) -> List[List[int]]:
+    """``in_channels`` of a per-modality neck: ``num_modalities`` (>= 1) lists of the channels
+    of the :data:`SCALES` levels; one error naming ``owner`` and the key otherwise."""
+    if num_modalities < 1:
+        raise ValueError(f'{owner}: `num_modalities` must be >= 1, got {num_modalities}')
+    if len(in_channels) != num_modalities:
+        raise ValueError(f'{owner}: `in_channels` lists {len(in_channels)} modalities but '
+                         f'`num_modalities`={num_modalities}')
+    channels = [list(c) for c in in_channels]
+    for levels in channels:
+        if len(levels) != len(SCALES):
+            raise ValueError(f'{owner}: each `in_channels` entry must give the channels of '
+                             f'{len(SCALES)} levels (strides {SCALES}), got {levels}')
+    return channels
 
 
 def build_pixel_decoder(pixel_decoder: ConfigType, in_channels: Sequence[int], out_channels: int,

@@ -10,6 +10,8 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 from panopticapi.utils import rgb2id
 
+from ..structures import check_modality_folders
+
 IGNORE_INDEX = 255
 
 
@@ -40,20 +42,13 @@ class MultiModalSegDataset(BaseSegDataset):
                  modality_suffixes: Optional[Dict[str, str]] = None,
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
-        if not isinstance(modalities, dict) or not modalities:
-            raise ValueError('MultiModalSegDataset: `modalities` must be a non-empty dict name -> '
-                             f'folder, got {modalities!r}')
-        modality_suffixes = dict(modality_suffixes or {})
-        unknown = set(modality_suffixes) - set(modalities)
-        if unknown:
-            raise ValueError(f'MultiModalSegDataset: `modality_suffixes` names {sorted(unknown)} '
-                             f'which are not in `modalities` {list(modalities)}')
+        modalities, modality_suffixes = check_modality_folders(
+            modalities, modality_suffixes, 'MultiModalSegDataset')
         if not (metainfo or {}).get('classes'):
             raise ValueError('MultiModalSegDataset: pass the dataset classes as '
                              '`metainfo=dict(classes=(...))`, in the label order of the annotation '
                              'PNGs (panoptic_to_semantic returns them)')
-        self.modalities = dict(modalities)
-        self.modality_suffixes = modality_suffixes
+        self.modalities, self.modality_suffixes = modalities, modality_suffixes
         super().__init__(*args, metainfo=metainfo, **kwargs)
 
     def _join_prefix(self) -> None:

@@ -82,6 +82,22 @@ def check_modality_options(name: str, opts: dict, prefix: str = '') -> dict:
     return opts
 
 
+def check_modality_folders(modalities: Mapping[str, str],
+                           suffixes: Optional[Mapping[str, str]],
+                           owner: str) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """A dataset's ``modalities`` (name -> folder) and ``modality_suffixes`` (name -> file
+    suffix, a subset) as dicts; one error naming ``owner`` and the key otherwise."""
+    if not isinstance(modalities, Mapping) or not modalities:
+        raise ValueError(f'{owner}: `modalities` must be a non-empty dict name -> folder, got '
+                         f'{modalities!r}')
+    suffixes = dict(suffixes or {})
+    unknown = set(suffixes) - set(modalities)
+    if unknown:
+        raise ValueError(f'{owner}: `modality_suffixes` names {sorted(unknown)} which are not in '
+                         f'`modalities` {list(modalities)}')
+    return dict(modalities), suffixes
+
+
 def resolve_fill_values(fill: Optional[FillType], modalities: Sequence[str],
                         channels: Sequence[int],
                         bgr_to_rgb: Union[bool, Sequence[bool]] = False,

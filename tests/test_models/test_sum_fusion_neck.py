@@ -67,8 +67,8 @@ def test_fewer_parameters_than_tmsf():
 @pytest.mark.parametrize('kwargs, words', [
     (dict(num_modalities=0, in_channels=[]), '`num_modalities` must be >= 1'),
     (dict(in_channels=[LEVELS]), '`in_channels` lists 1 modalities but `num_modalities`=2'),
-    (dict(in_channels=[LEVELS, [4, 8, 16, 32]]), 'same channels of 4 levels'),
-    (dict(in_channels=[LEVELS[:3]] * 2), 'same channels of 4 levels'),
+    (dict(in_channels=[LEVELS, [4, 8, 16, 32]]), 'same channels for every modality'),
+    (dict(in_channels=[LEVELS[:3]] * 2), 'channels of 4 levels (strides'),
     (dict(pixel_decoder=dict(PIXEL_DECODER, out_channels=64)),
      'SumFusionNeck: `pixel_decoder.out_channels`=64'),
 ])

@@ -8,6 +8,8 @@ from mmdet.evaluation.metrics import CocoMetric, coco_metric
 from mmdet.registry import METRICS
 from mmengine.logging import MMLogger
 
+from .skipped_samples import report_skipped
+
 AP_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 # index of each AP item in COCOeval.stats
 COCO_STATS = dict(mAP=0, mAP_50=1, mAP_75=2, mAP_s=3, mAP_m=4, mAP_l=5)
@@ -40,8 +42,8 @@ class MultiTaskCocoMetric(CocoMetric):
             ``data_root + 'annotations/instances_val.json'``.
         metric (str | list[str]): ``'segm'`` and/or ``'bbox'``. Defaults to ``'segm'``.
         classwise (bool): Log the per-class AP table. Defaults to True.
-        iou_thrs, metric_items, format_only, outfile_prefix, backend_args, collect_device,
-            prefix: as in mmdet's :class:`CocoMetric`.
+        **kwargs: the other arguments of mmdet's :class:`CocoMetric` (``iou_thrs``,
+            ``metric_items``, ``format_only``, ``outfile_prefix``, ``backend_args``, ...).
     """
     default_prefix: Optional[str] = 'instance'
 
@@ -49,28 +51,12 @@ class MultiTaskCocoMetric(CocoMetric):
                  ann_file: Optional[str] = None,
                  metric: Union[str, Sequence[str]] = 'segm',
                  classwise: bool = True,
-                 iou_thrs: Optional[Union[float, Sequence[float]]] = None,
-                 metric_items: Optional[Sequence[str]] = None,
-                 format_only: bool = False,
-                 outfile_prefix: Optional[str] = None,
-                 backend_args: Optional[dict] = None,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 **kwargs) -> None:
         metrics = [metric] if isinstance(metric, str) else list(metric)
         if not metrics or not set(metrics) <= {'segm', 'bbox'}:
             raise ValueError(f"{type(self).__name__}: `metric` must be 'segm', 'bbox' or a list "
                              f'of them, got {metric!r}')
-        super().__init__(
-            ann_file=ann_file,
-            metric=metrics,
-            classwise=classwise,
-            iou_thrs=iou_thrs,
-            metric_items=metric_items,
-            format_only=format_only,
-            outfile_prefix=outfile_prefix,
-            backend_args=backend_args,
-            collect_device=collect_device,
-            prefix=prefix)
+        super().__init__(ann_file=ann_file, metric=metrics, classwise=classwise, **kwargs)
         self._num_skipped = 0
 
     def _thing_cat_ids(self) -> Optional[List[int]]:
@@ -110,15 +96,7 @@ class MultiTaskCocoMetric(CocoMetric):
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """AP items in percent (``-1`` kept), or 0 for all when nothing was predicted."""
         logger: MMLogger = MMLogger.get_current_instance()
-        num_skipped, self._num_skipped = self._num_skipped, 0
-        if not results:
-            raise ValueError(
-                f'{type(self).__name__}: no data sample has `pred_instances` ({num_skipped} '
-                "skipped); let the model predict the instance task (PMTSeg: 'instance' in "
-                'test_cfg.tasks; Mask2Former: test_cfg.instance_on=True) or drop this metric')
-        if num_skipped:
-            logger.warning(f'{type(self).__name__}: {num_skipped} data samples without '
-                           '`pred_instances` were not scored')
+        report_skipped(self, len(results), '`pred_instances`', ['instance'])
         cat_ids = self._thing_cat_ids()
         if cat_ids is not None:
             self.cat_ids = cat_ids

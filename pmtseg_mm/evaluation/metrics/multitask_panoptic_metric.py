@@ -9,6 +9,8 @@ from mmdet.registry import METRICS
 from mmengine.logging import MMLogger
 from panopticapi.evaluation import PQStat
 
+from .skipped_samples import report_skipped
+
 _GROUPS = (('All', None), ('Things', True), ('Stuff', False))
 
 
@@ -41,8 +43,8 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
             without ``ann_file`` (then the PNG folder comes from ``seg_map_path``).
         classwise (bool): Log the per-class PQ/SQ/RQ table and return ``<class>_PQ``.
             Defaults to True.
-        format_only, outfile_prefix, nproc, backend_args, collect_device, prefix: as in mmdet's
-            :class:`CocoPanopticMetric`.
+        format_only, outfile_prefix, **kwargs (``nproc``, ``backend_args``, ``prefix``, ...): as
+            in mmdet's :class:`CocoPanopticMetric`.
     """
     default_prefix: Optional[str] = 'panoptic'
 
@@ -52,20 +54,9 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
                  classwise: bool = True,
                  format_only: bool = False,
                  outfile_prefix: Optional[str] = None,
-                 nproc: int = 32,
-                 backend_args: Optional[dict] = None,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
-        super().__init__(
-            ann_file=ann_file,
-            seg_prefix=seg_prefix,
-            classwise=classwise,
-            format_only=format_only,
-            outfile_prefix=outfile_prefix,
-            nproc=nproc,
-            backend_args=backend_args,
-            collect_device=collect_device,
-            prefix=prefix)
+                 **kwargs) -> None:
+        super().__init__(ann_file=ann_file, seg_prefix=seg_prefix, classwise=classwise,
+                         format_only=format_only, outfile_prefix=outfile_prefix, **kwargs)
         reads_gt_folder = outfile_prefix is None or (ann_file is not None and not format_only)
         if seg_prefix is None and reads_gt_folder:
             raise ValueError(f'{type(self).__name__}: `seg_prefix` (folder of the ground-truth '
@@ -135,15 +126,7 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """PQ/SQ/RQ (percent) over all classes, things (``_th``) and stuff (``_st``)."""
         logger: MMLogger = MMLogger.get_current_instance()
-        num_skipped, self._num_skipped = self._num_skipped, 0
-        if not results:
-            raise ValueError(
-                f'{type(self).__name__}: no data sample has `pred_panoptic_seg` ({num_skipped} '
-                "skipped); let the model predict the panoptic task (PMTSeg: 'panoptic' in "
-                'test_cfg.tasks; Mask2Former: test_cfg.panoptic_on=True) or drop this metric')
-        if num_skipped:
-            logger.warning(f'{type(self).__name__}: {num_skipped} data samples without '
-                           '`pred_panoptic_seg` were not scored')
+        report_skipped(self, len(results), '`pred_panoptic_seg`', ['panoptic'])
         if self.tmp_dir is None:  # outfile_prefix set: mmdet dumps JSON + PNGs, then scores them
             return super().compute_metrics(results)
 

@@ -10,6 +10,8 @@ from mmdet.evaluation.metrics import SemSegMetric
 from mmdet.registry import METRICS
 from mmengine.logging import MMLogger
 
+from .skipped_samples import report_skipped
+
 
 def panoptic_to_semantic(pred_panoptic_seg: dict, num_classes: int) -> torch.Tensor:
     """Semantic map of an mmdet panoptic prediction (``label + instance_id * INSTANCE_OFFSET``).
@@ -99,19 +101,12 @@ class MultiTaskSemSegMetric(SemSegMetric):
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """``mIoU``, ``mAcc``, ``OA`` and ``<class>_IoU`` in percent (2 decimals, as mmdet)."""
-        num_skipped, self._num_skipped = self._num_skipped, 0
         if self.format_only:
+            self._num_skipped = 0
             MMLogger.get_current_instance().info(f'semantic PNGs are saved to {self.png_dir}')
             return {}
-        if not results:
-            raise ValueError(
-                f'{type(self).__name__}: no data sample has `pred_sem_seg` or '
-                f'`pred_panoptic_seg` ({num_skipped} skipped); let the model predict the semantic '
-                'or panoptic task or drop this metric')
-        if num_skipped:
-            MMLogger.get_current_instance().warning(
-                f'{type(self).__name__}: {num_skipped} data samples without `pred_sem_seg` or '
-                '`pred_panoptic_seg` were not scored')
+        report_skipped(self, len(results), '`pred_sem_seg` or `pred_panoptic_seg`',
+                       ['semantic', 'panoptic'])
         metrics = super().compute_metrics(results)
         # mmdet's aAcc averages the per-class accuracies (= mAcc); OA pools all pixels
         intersect = sum(result['area_intersect'] for result in results).sum()

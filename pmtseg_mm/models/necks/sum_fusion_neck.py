@@ -6,7 +6,8 @@ from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from ..utils import SCALES, ModalityFeatures, build_pixel_decoder, check_modality_features
+from ..utils import (SCALES, ModalityFeatures, build_pixel_decoder, check_modality_features,
+                     check_neck_in_channels)
 
 
 @MODELS.register_module()
@@ -41,16 +42,10 @@ class SumFusionNeck(BaseModule):
                  out_channels: int = 256,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if num_modalities < 1:
-            raise ValueError(f'SumFusionNeck: `num_modalities` must be >= 1, got {num_modalities}')
-        if len(in_channels) != num_modalities:
-            raise ValueError(f'SumFusionNeck: `in_channels` lists {len(in_channels)} modalities '
-                             f'but `num_modalities`={num_modalities}')
-        channels = [list(c) for c in in_channels]
-        if len(channels[0]) != len(SCALES) or any(c != channels[0] for c in channels):
-            raise ValueError('SumFusionNeck: `in_channels` must give the same channels of '
-                             f'{len(SCALES)} levels (strides {SCALES}) for every modality (they '
-                             f'are summed), got {channels}')
+        channels = check_neck_in_channels(in_channels, num_modalities, 'SumFusionNeck')
+        if any(c != channels[0] for c in channels):
+            raise ValueError('SumFusionNeck: `in_channels` must give the same channels for every '
+                             f'modality (they are summed), got {channels}')
         self.num_modalities = num_modalities
         self.in_channels = channels
         self.pixel_decoder = build_pixel_decoder(pixel_decoder, channels[0], out_channels,

@@ -11,7 +11,7 @@ from mmengine.model import BaseModule, ModuleList
 from torch import Tensor, nn
 
 from ..utils import (SCALES, ModalityFeatures, build_pixel_decoder, check_modality_features,
-                     pooled_grid)
+                     check_neck_in_channels, pooled_grid)
 
 
 def _mlp(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -204,15 +204,7 @@ class TMSFNeck(BaseModule):
                  dropout: float = 0.0,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if num_modalities < 1:
-            raise ValueError(f'TMSFNeck: `num_modalities` must be >= 1, got {num_modalities}')
-        if len(in_channels) != num_modalities:
-            raise ValueError(f'TMSFNeck: `in_channels` lists {len(in_channels)} modalities but '
-                             f'`num_modalities`={num_modalities}')
-        for channels in in_channels:
-            if len(channels) != len(SCALES):
-                raise ValueError('TMSFNeck: each `in_channels` entry must give the channels of '
-                                 f'{len(SCALES)} levels (strides {SCALES}), got {list(channels)}')
+        check_neck_in_channels(in_channels, num_modalities, 'TMSFNeck')
         if not scales or not set(scales) <= set(SCALES) or len(set(scales)) != len(scales):
             raise ValueError(f'TMSFNeck: `scales` must be distinct strides from {SCALES}, got '
                              f'{tuple(scales)}')
