@@ -25,6 +25,38 @@ def _ids(paths):
     return [osp.relpath(p, ROOT) for p in paths]
 
 
+def resnet_parameters(depth: int, in_channels: int, deep_stem: bool = False) -> int:
+    """Weights + BN affine parameters of a ResNet-18/50 without its classifier, by hand: the stem
+    (7x7 conv, or ResNetV1c's three 3x3 convs 32-32-64), then per stage of width w (64..512)
+    basic blocks (two 3x3 convs of w) or bottlenecks (1x1 w, 3x3 w, 1x1 4w), the first block
+    of a stage with a 1x1 projection when its input width or stride differs."""
+    if deep_stem:
+        count = 32 * in_channels * 9 + 64 + 32 * 32 * 9 + 64 + 64 * 32 * 9 + 128
+    else:
+        count = 64 * in_channels * 7 * 7 + 128
+    blocks = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3)}[depth]
+    cin = 64
+    for stage, (width, num) in enumerate(zip((64, 128, 256, 512), blocks)):
+        for b in range(num):
+            if depth < 50:
+                out = width
+                count += cin * width * 9 + 2 * width + width * width * 9 + 2 * width
+            else:
+                out = 4 * width
+                count += (cin * width + 2 * width + width * width * 9 + 2 * width +
+                          width * out + 2 * out)
+            if b == 0 and (cin != out or stage > 0):
+                count += cin * out + 2 * out
+            cin = out
+    return count
+
+
+def test_resnet_hand_count_matches_torchvision_numbers():
+    # torchvision's published totals less the 1000-way fc (512*1000+1000, 2048*1000+1000)
+    assert resnet_parameters(18, 3) == 11_689_512 - 513_000
+    assert resnet_parameters(50, 3) == 25_557_032 - 2_049_000
+
+
 def test_configs_found():
     assert len(CONFIGS) >= 4 and len(DATASET_BASES) >= 4
 
@@ -36,7 +68,15 @@ def test_config_builds(path):
     drop_pretrained(cfg.model)  # pretrained links need internet
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
         model = MODELS.build(cfg.model)
-        assert sum(p.numel() for p in model.parameters()) > 0
+        # each backbone branch has the parameter count of its ResNet counted by hand
+        branches = [cfg.model.backbone] if 'backbones' not in cfg.model.backbone else (
+            cfg.model.backbone.backbones)
+        assert len(model.backbone.backbones) == len(branches) == len(
+            cfg.model.backbone.in_channels)
+        for module, branch, channels in zip(model.backbone.backbones, branches,
+                                            cfg.model.backbone.in_channels):
+            assert sum(p.numel() for p in module.parameters()) == resnet_parameters(
+                branch.depth, channels, deep_stem=branch.type == 'ResNetV1c'), branch
         for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             for step in cfg[loader].dataset.pipeline:
                 TRANSFORMS.build(step)

@@ -1,4 +1,5 @@
 """Prediction pictures: colours, panoptic shading/outlines and the panel layout."""
+import matplotlib
 import numpy as np
 import torch
 from mmdet.evaluation.functional import INSTANCE_OFFSET
@@ -34,7 +35,15 @@ def test_render_modality_colour_and_single_band():
     assert render_modality(bgr, bgr=True)[0, 0].tolist() == [200, 0, 0]
     depth = np.linspace(0, 30, 16, dtype=np.float32).reshape(4, 4, 1)
     rgb = render_modality(depth, bgr=False)
-    assert rgb.shape == (4, 4, 3) and not np.array_equal(rgb[0, 0], rgb[3, 3])
+    assert rgb.shape == (4, 4, 3)
+    # 2nd/98th percentiles of 0, 2, ..., 30: 0.6 and 29.4; stretched, clipped, truncated to
+    # uint8, then viridis (matplotlib's table; OpenCV's differs by at most 1 per channel)
+    values = np.linspace(0, 30, 16)
+    index = np.clip((values - 0.6) * 255 / (29.4 - 0.6), 0, 255).astype(np.uint8)
+    assert index[[0, 1, 15]].tolist() == [0, 12, 255]  # (2 - 0.6) * 255 / 28.8 = 12.4
+    expected = np.asarray(matplotlib.colormaps['viridis'](index)[:, :3]) * 255
+    assert np.abs(rgb.reshape(16, 3).astype(float) - expected).max() <= 1.5
+    assert rgb[0, 0].tolist() == [68, 1, 84] and rgb[3, 3].tolist() == [253, 231, 37]
 
 
 def test_panel_has_one_column_per_available_view():

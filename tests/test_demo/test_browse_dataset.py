@@ -2,6 +2,7 @@
 import glob
 import importlib.util
 import os.path as osp
+import re
 
 import cv2
 import numpy as np
@@ -26,7 +27,7 @@ def load_tool():
     return module
 
 
-def test_browse_writes_one_picture_per_sample(tmp_path):
+def test_browse_writes_one_picture_per_sample(tmp_path, capsys):
     data = tmp_path / 'data'
     generate_synthetic(str(data), num_train=3, num_val=1, size=64, progress=False)
     tool = load_tool()
@@ -38,8 +39,10 @@ def test_browse_writes_one_picture_per_sample(tmp_path):
     # optical | depth | GT semantic | GT instances | GT panoptic, 4 px gaps, 18 px titles
     side = (picture.shape[1] - 4 * 4) / 5
     assert side == int(side) and picture.shape[0] == side + 18
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         tool.parse_args([CONFIG, '--output-dir', str(out), '--split', 'foo'])
+    assert exit_info.value.code == 2  # argparse's usage error, naming the option and the value
+    assert re.search(r"--split: invalid choice: 'foo'", capsys.readouterr().err)
 
 
 def test_draw_sample_marks_dropped_modality_and_builds_panoptic():

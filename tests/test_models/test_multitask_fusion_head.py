@@ -60,7 +60,19 @@ def test_predict_crops_rescales_and_selects_tasks():
     # query 0 -> thing 0 (instance 1) on the left column, query 1 -> stuff 2 on the right
     assert pan.tolist() == [[[INSTANCE_OFFSET, 2], [INSTANCE_OFFSET, 2]]]
     ins = res['ins_results']
-    assert ins.masks.shape[1:] == (2, 2) and set(ins.labels.tolist()) <= {0, 1}
+    assert ins.masks.shape[1:] == (2, 2)
+    assert [0, pytest.approx(0.54)] in [[lb, sc] for lb, sc in zip(ins.labels.tolist(),
+                                                                   ins.scores.tolist())]
+    # top-2 (query, class) scores without ties: q0·c0 = .6 (a thing) and q1·c2 = .5 (stuff,
+    # dropped): one instance; its mask is sigmoid(q0) > .5, the top-left pixel only (.5 is not
+    # above); score .6 x the mean sigmoid inside the mask (.9) = .54; the box of that pixel
+    (res, ) = build(object_mask_thr=0.0, iou_thr=0.0, max_per_image=2).predict(
+        mask_cls[None], padded[None], [sample], rescale=False, tasks=('instance', ))
+    ins = res['ins_results']
+    assert ins.labels.tolist() == [0]
+    assert ins.masks.tolist() == [[[True, False], [False, False]]]
+    assert ins.scores.tolist() == pytest.approx([0.54], abs=1e-6)
+    assert ins.bboxes.tolist() == [[0.0, 0.0, 1.0, 1.0]]
 
     with pytest.raises(ValueError, match='tasks must be distinct names from'):
         head.predict(mask_cls[None], padded[None], [sample], tasks=('depth', ))

@@ -325,6 +325,13 @@ def test_weights_of_another_encoder_depth_are_refused():
     same.load_state_dict(two.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(same.state_dict().values(),
                                                  two.state_dict().values()))
-    # weights without pixel decoders (e.g. fusion only) are not checked
-    _neck().load_state_dict({k: v for k, v in _neck().state_dict().items()
-                             if 'pixel_decoders' not in k}, strict=False)
+    # weights without pixel decoders (e.g. fusion only) are not checked: they load, and only the
+    # pixel decoders' own keys are reported missing
+    source, target = _neck(), _neck()
+    partial = {k: v for k, v in source.state_dict().items() if 'pixel_decoders' not in k}
+    decoder_keys = sorted(k for k in target.state_dict() if 'pixel_decoders' in k)
+    assert decoder_keys and len(partial) + len(decoder_keys) == len(target.state_dict())
+    result = target.load_state_dict(partial, strict=False)
+    assert result.unexpected_keys == [] and sorted(result.missing_keys) == decoder_keys
+    loaded = target.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in partial.items())
