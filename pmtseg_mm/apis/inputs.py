@@ -93,10 +93,7 @@ class ModalitySpec(ModalityLayout):
                              f'{array.dtype}')
         array = self.select_bands(name, array[..., None] if array.ndim == 2 else array,
                                   'the input array')
-        array, problems = self.check_values(name, array, 'input array')
-        if problems and self.options[name]['on_mismatch'] == 'error':
-            raise ValueError(f"input array of modality '{name}' {problems[0]}")
-        return array.astype(np.float32)
+        return self.check_pixels(name, array, 'input array').astype(np.float32)
 
     def load(self, inputs: Mapping[str, ModalityInput],
              missing: Sequence[str] = ()) -> Tuple[np.ndarray, Dict[str, np.ndarray], dict]:

@@ -7,10 +7,12 @@ declared-missing modality, which modality is shown in colour, and the georeferen
 Loading, the data preprocessor, ModalityDropout, the inferencer's input checks, whole-scene
 reading, browsing and the visualiser all go through it (options: see docs/reliability.md).
 """
+import logging
 import math
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from mmengine.logging import print_log
 
 OPTION_KEYS = frozenset(
     {'bands', 'channels', 'nan_value', 'inf_value', 'dtype', 'value_range', 'on_mismatch'})
@@ -191,6 +193,7 @@ class ModalityLayout:
                                  f'{list(self.names)}')
         self.fill_values = fill_values
         self.prefix = prefix
+        self._warned: set = set()
 
     # --- channel layout ------------------------------------------------------------------
     @property
@@ -316,6 +319,21 @@ class ModalityLayout:
                 problems.append(f'has values in [{low:g}, {high:g}] outside '
                                 f'`modalities.{name}.value_range` = {list(value_range)}')
         return array, problems
+
+    def check_pixels(self, name: str, array: np.ndarray, source: str,
+                     files: Sequence[str] = ()) -> np.ndarray:
+        """:meth:`check_values` with its ``on_mismatch`` applied: a dtype/range mismatch raises
+        (``'error'``) or is logged once per modality (``'warn'``); returns the cleaned array."""
+        array, problems = self.check_values(name, array, source, files)
+        if problems and self.options[name]['on_mismatch'] == 'error':
+            raise InvalidDataError(
+                f"{self.prefix}modality '{name}' {source} {problems[0]}; fix the data, the "
+                f"statistics, or set `modalities.{name}.on_mismatch='warn'`", files)
+        if problems and name not in self._warned:
+            self._warned.add(name)
+            print_log(f"{self.prefix}modality '{name}' {source} {problems[0]} (warned once per "
+                      'modality)', logger='current', level=logging.WARNING)
+        return array
 
     def clean(self, name: str, array: np.ndarray, source: str,
               files: Sequence[str] = ()) -> np.ndarray:

@@ -1,7 +1,10 @@
 """ModalityLayout: the one modality contract (stacking, bands, non-finite pixels, dtype/range,
 missing-modality fill, colour modality, georeference tolerance), checked by hand."""
+import logging
+
 import numpy as np
 import pytest
+from mmengine.logging import MMLogger
 
 from pmtseg_mm.structures import (InvalidDataError, ModalityLayout, channel_slices,
                                   colour_modality, transforms_match)
@@ -76,6 +79,32 @@ def test_non_finite_and_value_checks():
     with pytest.raises(InvalidDataError, match=r'contains \+Inf/-Inf pixels \(2\)'):
         strict.clean('depth', np.nan_to_num(data, nan=0.0, posinf=np.inf, neginf=-np.inf),
                      'file d.tif')
+
+
+def test_check_pixels_raises_or_warns_once_per_modality():
+    """One mismatch policy for the loader, the inferencer's arrays and the scene reader."""
+    bad = np.full((2, 2, 1), 20.0, np.float32)
+    strict = ModalityLayout({'depth': dict(value_range=(0, 10))}, prefix='reader: ')
+    with pytest.raises(InvalidDataError) as err:
+        strict.check_pixels('depth', bad, 'raster d.tif', ['d.tif'])
+    assert str(err.value) == ("reader: modality 'depth' raster d.tif has values in [20, 20] "
+                              'outside `modalities.depth.value_range` = [0.0, 10.0]; fix the '
+                              "data, the statistics, or set `modalities.depth.on_mismatch='warn'`")
+    assert err.value.files == ('d.tif', )
+    lenient = ModalityLayout({'depth': dict(value_range=(0, 10), on_mismatch='warn')})
+    logger, records = MMLogger.get_current_instance(), []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        for _ in range(3):
+            out = lenient.check_pixels('depth', bad, 'input array')
+    finally:
+        logger.removeHandler(handler)
+    assert out is bad
+    warned = [r.getMessage() for r in records if 'value_range' in r.getMessage()]
+    assert warned == ["modality 'depth' input array has values in [20, 20] outside "
+                      '`modalities.depth.value_range` = [0.0, 10.0] (warned once per modality)']
 
 
 def test_bad_options_name_the_key():

@@ -12,6 +12,7 @@ import torch
 from mmdet.structures import DetDataSample
 from tqdm import tqdm
 
+from ...models.detectors import PMTSeg
 from ..inputs import ModalitySpec
 from .grid import WindowGrid
 from .instances import WindowInstance, join_instances, suppress_duplicates
@@ -30,7 +31,7 @@ def predict_windows(model: torch.nn.Module, images: Sequence[np.ndarray]
                     ) -> Tuple[List[np.ndarray], List[Tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Semantic scores (C, h, w) and instances (labels, scores, masks) of windows (h, w, ΣC
     stacked modalities), from one ``PMTSeg.predict_window_scores`` call for the batch."""
-    if not hasattr(model, 'predict_window_scores'):
+    if not isinstance(model, PMTSeg):
         raise TypeError(f'whole-scene inference needs a PMTSeg model (predict_window_scores), '
                         f'got {type(model).__name__}')
     samples = [DetDataSample(metainfo=dict(img_shape=img.shape[:2], ori_shape=img.shape[:2],

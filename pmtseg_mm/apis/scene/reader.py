@@ -1,11 +1,9 @@
 """Co-registered modality rasters of one scene, checked and read window by window."""
-import logging
 import os.path as osp
 from contextlib import ExitStack
 from typing import Mapping, Sequence
 
 import numpy as np
-from mmengine.logging import print_log
 
 from pmtseg_mm.structures import transforms_match
 from ..inputs import ModalitySpec, optional_list
@@ -51,7 +49,6 @@ class SceneReader:
                  missing: Sequence[str] = (), resample: bool = False) -> None:
         _need_rasterio()
         self.spec = spec
-        self._warned: set = set()
         self.missing = spec.check_given(tuple(paths), optional_list(missing), what='raster')
         for name, path in paths.items():
             if not osp.isfile(path):
@@ -118,14 +115,7 @@ class SceneReader:
             data = np.moveaxis(ds.read(self.bands[name], window=window), 0, -1)
             source = (f'raster {self.paths[name]} in window (x={x0}, y={y0}, w={x1 - x0}, '
                       f'h={y1 - y0})')
-            data, problems = self.spec.check_values(name, data, source, [self.paths[name]])
-            if problems and self.spec.options[name]['on_mismatch'] == 'error':
-                raise ValueError(f"'{name}' {source} {problems[0]}")
-            if problems and name not in self._warned:
-                self._warned.add(name)
-                print_log(f"'{name}' {source} {problems[0]} (warned once per modality)",
-                          logger='current', level=logging.WARNING)
-            arrays[name] = data
+            arrays[name] = self.spec.check_pixels(name, data, source, [self.paths[name]])
         return self.spec.stack(arrays, self.missing)
 
     def close(self) -> None:

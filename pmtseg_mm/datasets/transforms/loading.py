@@ -13,7 +13,6 @@ import tifffile
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmengine.fileio import get
-from mmengine.logging import print_log
 
 from pmtseg_mm.structures import InvalidDataError, ModalityLayout, transforms_match
 
@@ -182,17 +181,6 @@ class LoadMultiModalImages(BaseTransform):
         self.to_float32 = to_float32
         self.check_georef = check_georef
         self.backend_args = backend_args
-        self._warned: set = set()
-
-    def _mismatch(self, name: str, path: str, message: str) -> None:
-        if self.modalities[name]['on_mismatch'] == 'error':
-            raise InvalidDataError(
-                f"LoadMultiModalImages: modality '{name}' file {path} {message}; fix the data, "
-                f"the statistics, or set `modalities.{name}.on_mismatch='warn'`", [path])
-        if name not in self._warned:
-            self._warned.add(name)
-            print_log(f"LoadMultiModalImages: modality '{name}' file {path} {message} (warned "
-                      'once per modality)', logger='current', level=30)
 
     def _load_one(self, name: str, path: str) -> Tuple[np.ndarray, Optional[GeoRef]]:
         try:
@@ -204,10 +192,7 @@ class LoadMultiModalImages(BaseTransform):
             raise InvalidDataError(f"LoadMultiModalImages: modality '{name}': {err}",
                                    [path]) from None
         array = self.layout.select_bands(name, array, path, [path])
-        array, problems = self.layout.check_values(name, array, f'file {path}', [path])
-        for problem in problems:
-            self._mismatch(name, path, problem)
-        return array, georef
+        return self.layout.check_pixels(name, array, f'file {path}', [path]), georef
 
     def transform(self, results: dict) -> dict:
         paths = results.get('modality_paths')
