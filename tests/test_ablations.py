@@ -131,6 +131,56 @@ ALLOWED = {
     'cost-enc6': ('model.neck.pixel_decoder.encoder.num_layers', ),
     'cost-kv64': ('model.neck.max_kv_tokens', ),
 }
+#: The values each config sets (the changed keys, removed ones left out).
+_NO_PSH = {'model.panoptic_head.prompt_mode': 'none', 'model.panoptic_head.task_probs': None}
+_NO_TMAA = {'model.tmaa_loss': None}
+_SUM = {'model.neck.type': 'SumFusionNeck'}
+_EARLY = {'model.backbone.in_channels': (4, ), 'model.neck.in_channels': [[64, 128, 256, 512]],
+          'model.neck.num_modalities': 1, **_SUM, **_NO_TMAA}
+_ONE = {'model.neck.in_channels': [[64, 128, 256, 512]], 'model.neck.num_modalities': 1}
+VALUES = {
+    'tab4-baseline': {**_EARLY, **_NO_PSH},
+    'tab4-tmaa': {**_SUM, **_NO_PSH},
+    'tab4-tmsf': {**_NO_TMAA, **_NO_PSH},
+    'tab4-tmaa-tmsf': _NO_PSH,
+    'tab4-psh': _EARLY,
+    'tab4-psh-tmaa': _SUM,
+    'tab4-psh-tmsf': _NO_TMAA,
+    'tab4-dual-sum': {**_NO_TMAA, **_SUM, **_NO_PSH},
+    'tab5-separate-heads': {'model.panoptic_head.type': 'SeparateTaskHeads', **_NO_PSH},
+    'tab6-tmaa-ed': {'model.tmaa_loss.mode': 'ed'},
+    'tab6-tmaa-kl': {'model.tmaa_loss.mode': 'kl'},
+    'tab7-tmsf-2layers': {'model.neck.num_layers': 2},
+    'tab7-tmsf-3layers': {'model.neck.num_layers': 3},
+    'tab8-optical-only': {'model.backbone.in_channels': (3, ), **_ONE,
+                          'model.data_preprocessor.modality_channels': (3, ),
+                          'model.data_preprocessor.mean': [[123.675, 116.28, 103.53]],
+                          'model.data_preprocessor.std': [[58.395, 57.12, 57.375]]},
+    'tab8-depth-only': {'model.backbone.in_channels': (1, ), **_ONE,
+                        'model.data_preprocessor.modality_channels': (1, ),
+                        'model.data_preprocessor.mean': [[1.0171]],
+                        'model.data_preprocessor.std': [[3.0499]],
+                        'model.data_preprocessor.bgr_to_rgb': False},
+    'tab9-scales-4': {'model.neck.scales': (4, )},
+    'tab9-scales-4-8': {'model.neck.scales': (4, 8)},
+    'tab9-scales-4-8-16': {'model.neck.scales': (4, 8, 16)},
+    'tab10-no-lcon': {'model.panoptic_head.use_contrastive': False},
+    'tab11-lv': {'model.panoptic_head.prompt_mode': 'lv'},
+    'tab11-nt': {'model.panoptic_head.prompt_mode': 'nt'},
+    'fig6-alpha1': {'model.tmaa_loss.loss_weight': 1.0},
+    'fig6-alpha3': {'model.tmaa_loss.loss_weight': 3.0},
+    'fig6-alpha7': {'model.tmaa_loss.loss_weight': 7.0},
+    'fig6-alpha10': {'model.tmaa_loss.loss_weight': 10.0},
+    'lcon-batch': {'model.panoptic_head.contrastive_level': 'batch'},
+    'lcon-literal': {'model.panoptic_head.contrastive_form': 'literal'},
+    'tmaa-level0': {'model.tmaa_loss.levels': (0, )},
+    'tmaa-level3': {'model.tmaa_loss.levels': (3, )},
+    'cost-enc3': {'model.neck.pixel_decoder.encoder.num_layers': 3},
+    'cost-enc6': {'model.neck.pixel_decoder.encoder.num_layers': 6},
+    'cost-kv64': {'model.neck.max_kv_tokens': 64},
+}
+#: The one modality the pipelines of the single-modality rows load.
+MODALITY = {'tab8-optical-only': 'optical', 'tab8-depth-only': 'depth'}
 #: (backbones, neck, prompt_mode, L_TMAA, L_CON) per Table IV row: the modules it has.
 TABLE_IV = {
     'tab4-baseline': (1, SumFusionNeck, 'none', False, False),
@@ -174,6 +224,15 @@ def test_config_changes_only_its_switches(path):
     assert changed, 'an ablation config must change something'
     allowed = ALLOWED[name(path)]
     assert {k for k in changed if not k.startswith(allowed)} == set()
+    # ... and to the values of its row: every changed key that is set (not removed), except the
+    # pipelines and backbone lists (checked through the loaded modalities and in_channels)
+    values = {k: ablation[k] for k in changed if k in ablation and not k.endswith(
+        ('pipeline', 'model.backbone.backbones'))}
+    assert values == VALUES[name(path)]
+    loaded = {key: list(ablation[key][0]['modalities']) for key in changed
+              if key.endswith('pipeline')}
+    assert len(loaded) == (5 if name(path) in MODALITY else 0)
+    assert all(mods == [MODALITY[name(path)]] for mods in loaded.values())
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[name(p) for p in CONFIGS])

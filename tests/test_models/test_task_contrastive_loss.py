@@ -1,6 +1,7 @@
 """TaskContrastiveLoss (L_CON, eq. 12-14): hand-computed values, its minimum, the literal floor."""
 import math
 
+import numpy as np
 import pytest
 import torch
 from mmdet.registry import MODELS
@@ -27,8 +28,19 @@ def hand_loss(positives):
     return t2l + l2t
 
 
+#: cos(T_i, LAB_j) / τ written out by hand (rows: T_i; e.g. (.6, .8)·(.8, .6) = .96 -> 1.92)
+LOGITS = [[1.6, -1.2, 0.0], [1.2, 1.6, -2.0], [1.92, 0.56, -1.6]]
+#: eq. 12-14, literal form: mean over rows of logsumexp(row) - diagonal (task -> label), plus the
+#: same over columns (label -> task); = 2.6285845...
+LITERAL = (sum(np.logaddexp.reduce(LOGITS[i]) - LOGITS[i][i] for i in range(3)) / 3 +
+           sum(np.logaddexp.reduce([row[j] for row in LOGITS]) - LOGITS[j][j]
+               for j in range(3)) / 3)
+
+
 def test_literal_form_equals_hand_computation():
-    assert hand_loss([[0], [1], [2]]) == pytest.approx(2.6285845368932828, abs=1e-9)
+    assert np.allclose(np.array(SIM) / TAU, LOGITS, atol=1e-12)
+    assert hand_loss([[0], [1], [2]]) == pytest.approx(LITERAL, abs=1e-9)
+    assert LITERAL == pytest.approx(2.6285845368932828, abs=1e-12)
     # unnormalised inputs: ⊙ is the cosine similarity; β scales the sum of both directions
     q_task = (torch.tensor(T) * torch.tensor([[1.0], [3.0], [2.0]]))[None]
     q_label = (torch.tensor(LAB) * 0.5)[None]
@@ -36,11 +48,11 @@ def test_literal_form_equals_hand_computation():
     # the slot texts do not matter to the literal form
     for texts in ([[0, 1, 2]], [[5, 5, 5]]):
         value = loss(q_task, q_label, torch.tensor(texts))
-        assert value.item() == pytest.approx(2 * 2.6285845368932828, abs=1e-5)
+        assert value.item() == pytest.approx(2 * LITERAL, abs=1e-5)
     # batched: the mean over images (symmetric in its inputs)
     batched = loss(torch.cat([q_task, q_label]), torch.cat([q_label, q_task]),
                    torch.tensor([[0, 1, 2]] * 2))
-    assert batched.item() == pytest.approx(2 * 2.6285845368932828, abs=1e-5)
+    assert batched.item() == pytest.approx(2 * LITERAL, abs=1e-5)
 
 
 def test_slots_sharing_a_label_text_are_positives_of_each_other():

@@ -224,7 +224,11 @@ def test_pooled_grid():
     assert pooled_grid(7, 1000, 10) == (1, 10)
     assert pooled_grid(1000, 7, 10) == (10, 1)
     assert pooled_grid(5, 5, 1) == (1, 1)
-    assert pooled_grid(33, 65, 1024) == (22, 44)
+    # 33·65 = 2145 > 1024: both sides scaled by sqrt(1024 / 2145) = 0.691 and floored (22.8,
+    # 44.9): 22·44 = 968 ≤ 1024 points, the aspect 44/22 = 2.0 close to 65/33 = 1.97
+    scale = math.sqrt(1024 / (33 * 65))
+    assert pooled_grid(33, 65, 1024) == (math.floor(33 * scale), math.floor(65 * scale)) == (22, 44)
+    assert 22 * 44 <= 1024 and abs(44 / 22 - 65 / 33) < 0.05
 
 
 def test_memory_bound_on_large_maps():
