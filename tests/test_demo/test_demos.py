@@ -3,6 +3,8 @@ import glob
 import importlib.util
 import json
 import os.path as osp
+import resource
+import time
 
 import cv2
 import numpy as np
@@ -82,10 +84,23 @@ def test_large_scene_demo_one_scene(config_file, tmp_path):
     paths = write_scene(tmp_path, 'a')
     demo = load_script('large_scene_inference')
     out = str(tmp_path / 'out')
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
+    start = time.perf_counter()
     [summary] = demo.main([config_file, f'optical={paths["optical"]}', f'depth={paths["depth"]}',
                            '--out-dir', out, '--overlap', '32', '--no-progress'])
+    elapsed = time.perf_counter() - start
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # 160 x 200 px in 128 px windows with a 32 px overlap (stride 96): ceil((160-128)/96)+1 = 2
+    # rows, ceil((200-128)/96)+1 = 2 columns
     assert summary['window'] == 128 and summary['windows_in_grid'] == 2 * 2
-    assert summary['peak_rss_mb'] > 0 and summary['windows_per_s'] > 0
+    assert summary['windows_run'] == 4 and summary['windows_nodata'] == 0
+    # this process's peak memory, read between the two readings around the call
+    assert rss_before - 0.05 <= summary['peak_rss_mb'] <= rss_after + 0.05
+    assert 0 < summary['seconds'] <= elapsed + 0.01
+    # 4 windows over the unrounded time; both figures are rounded to 2 decimals
+    seconds = summary['seconds']
+    assert 4 / (seconds + 0.005) - 0.005 <= summary['windows_per_s'] <= 4 / max(
+        seconds - 0.005, 1e-3) + 0.005
     with open(osp.join(out, 'a_rgb_summary.json')) as f:
         assert json.load(f)['scene'] == 'a_rgb'
     with rasterio.open(summary['semantic']) as sem:
