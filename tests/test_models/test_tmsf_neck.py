@@ -1,8 +1,10 @@
 """TMSFNeck (eq. 7-10): shapes per scale, dependence on both modalities, bounded attention."""
+import math
 import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import nn
 
@@ -217,26 +219,63 @@ def test_bad_inputs():
         fusion([torch.rand(1, C, 8, 8), torch.rand(1, C, 8, 4)])
 
 
+def _sine_encoding(h: int, w: int, channels: int) -> torch.Tensor:
+    """DETR's normalised sine encoding by hand, (h·w, channels): rows then columns, each
+    position p/n·2π (p = 1..n) at frequencies 10000^(2⌊i/2⌋/(C/2)), sin on even i, cos on odd i."""
+    half = channels // 2
+    freq = 10000**(2 * (torch.arange(half) // 2) / half)
+
+    def embed(n):
+        angle = torch.arange(1, n + 1, dtype=torch.float32)[:, None] / (n + 1e-6) * 2 * math.pi
+        angle = angle / freq
+        return torch.where(torch.arange(half) % 2 == 0, angle.sin(), angle.cos())  # (n, half)
+
+    y, x = embed(h), embed(w)
+    return torch.cat([y[:, None].expand(h, w, half), x[None].expand(h, w, half)], -1).reshape(
+        h * w, channels)
+
+
+def _attention(layer, query, key, value):
+    """softmax(Q Kᵀ / sqrt(d)) V per head from the layer's projection weights, by hand."""
+    attn, n = layer.attn, layer.attn.num_heads
+    w_q, w_k, w_v = attn.in_proj_weight.chunk(3)
+    b_q, b_k, b_v = attn.in_proj_bias.chunk(3)
+    q, k, v = (x @ wt.T + bias for x, wt, bias in ((query, w_q, b_q), (key, w_k, b_k),
+                                                  (value, w_v, b_v)))
+    b, length, c = q.shape
+    split = lambda t: t.reshape(b, -1, n, c // n).transpose(1, 2)  # noqa: E731
+    weights = torch.softmax(split(q) @ split(k).transpose(-1, -2) / math.sqrt(c // n), -1)
+    out = (weights @ split(v)).transpose(1, 2).reshape(b, length, c)
+    return out @ attn.out_proj.weight.T + attn.out_proj.bias
+
+
 def _reference_fusion(fusion: ScaleFusion, feats):
-    """Eq. 7-10 through the stock modules (conv MLPs, ``nn.MultiheadAttention``, a fresh
-    positional encoding per map): what ScaleFusion computed before its token-space rewrite."""
-    joint = fusion.joint(torch.cat(feats, dim=1))
+    """Eq. 7-10 computed by hand from the fusion's parameters: the joint/out MLPs as 1x1
+    convolutions, keys/values mean-pooled in blocks to the ≤ max_kv_tokens grid, the sine
+    encodings, multi-head attention, the post-norm residuals and mmcv's FFN (with its identity)."""
+    def mlp(seq, x):
+        first, _, second = seq
+        return F.conv2d(F.relu(F.conv2d(x, first.weight, first.bias)), second.weight, second.bias)
+
+    joint = mlp(fusion.joint, torch.cat(feats, dim=1))
     b, c, h, w = joint.shape
-
-    def tokens(x):
-        return x.flatten(2).transpose(1, 2), fusion.positional_encoding(
-            mask=None, input=x).flatten(2).transpose(1, 2)
-
-    query, query_pos = tokens(joint)
+    tokens = lambda x: x.flatten(2).transpose(1, 2)  # noqa: E731
+    query, query_pos = tokens(joint), _sine_encoding(h, w, c)
     enhanced = []
     for feat, layers in zip(feats, fusion.trans):
-        kv, kv_pos = tokens(fusion.reduce_kv(feat))
+        gh, gw = kv_grid(h, w, fusion.max_kv_tokens)
+        assert h % gh == 0 and w % gw == 0  # the test sizes pool in whole blocks
+        pooled = feat.reshape(b, c, gh, h // gh, gw, w // gw).mean((3, 5))
+        kv, kv_pos = tokens(pooled), _sine_encoding(gh, gw, c)
         out = query
         for layer in layers:
-            attended = layer.attn(out + query_pos, kv + kv_pos, kv, need_weights=False)[0]
-            out = layer.norm2(layer.ffn(layer.norm1(out + attended)))
+            attended = _attention(layer, out + query_pos, kv + kv_pos, kv)
+            hidden = F.layer_norm(out + attended, (c, ), layer.norm1.weight, layer.norm1.bias)
+            fc1, fc2 = [m for m in layer.ffn.modules() if isinstance(m, nn.Linear)]
+            hidden = hidden + fc2(F.relu(fc1(hidden)))
+            out = F.layer_norm(hidden, (c, ), layer.norm2.weight, layer.norm2.bias)
         enhanced.append(out.transpose(1, 2).reshape(b, c, h, w))
-    return fusion.out(torch.cat(enhanced, dim=1))
+    return mlp(fusion.out, torch.cat(enhanced, dim=1))
 
 
 @pytest.mark.parametrize('num_layers, size', [(1, (16, 16)), (2, (12, 20))])
