@@ -49,6 +49,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--resample', action='store_true',
                         help='reproject modalities whose CRS/geotransform/size differ onto the '
                         'first modality\'s grid (bilinear) instead of refusing them')
+    parser.add_argument('--nodata', nargs='+', default=[], metavar='MODALITY=VALUE',
+                        help='nodata value of a modality (overrides the raster\'s own and the '
+                        'config\'s modalities.<name>.nodata; nan allowed); nodata pixels of any '
+                        'modality are nodata in every output')
     parser.add_argument('--score-thr', type=float, default=0.5, help='minimum instance score')
     parser.add_argument('--device', default=None, help='cpu, cuda:0 ... (default: auto)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -108,6 +112,14 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
         except ValueError as err:
             raise SystemExit(f'error: {err}') from None
         scenes = [(osp.splitext(osp.basename(next(iter(inputs.values()))))[0], inputs)]
+    nodata = {}
+    for item in args.nodata:
+        name, _, value = item.partition('=')
+        try:
+            nodata[name] = float(value)
+        except ValueError:
+            raise SystemExit(f'error: --nodata expects MODALITY=NUMBER (nan allowed), got '
+                             f'{item!r}') from None
     init_dist_if_launched()
     rank, world_size = get_dist_info()
     device = args.device
@@ -125,12 +137,13 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
                              osp.join(args.out_dir, name), classes, num_things, window=window,
                              overlap=overlap, batch_size=args.batch_size,
                              block_size=args.block_size, missing=args.missing,
-                             resample=args.resample, score_thr=args.score_thr,
+                             resample=args.resample, nodata=nodata, score_thr=args.score_thr,
                              progress=not args.no_progress)
         seconds = time.perf_counter() - start
         summary = dict(scene=name, rank=rank, height=result.height, width=result.width,
                        window=window, overlap=overlap, block_size=args.block_size,
                        windows_in_grid=result.windows_in_grid, windows_run=result.windows_run,
+                       windows_nodata=result.windows_nodata,
                        seconds=round(seconds, 2),
                        windows_per_s=round(result.windows_run / seconds, 2),
                        instances=result.num_instances, peak_rss_mb=round(peak_rss_mb(), 1),

@@ -15,7 +15,8 @@ import numpy as np
 from mmengine.logging import print_log
 
 OPTION_KEYS = frozenset(
-    {'bands', 'channels', 'nan_value', 'inf_value', 'dtype', 'value_range', 'on_mismatch'})
+    {'bands', 'channels', 'nan_value', 'inf_value', 'dtype', 'value_range', 'on_mismatch',
+     'nodata'})
 ON_MISMATCH = ('error', 'warn')
 FillType = Union[Dict[str, Union[float, Sequence[float]]], Sequence[Union[float, Sequence[float]]]]
 
@@ -55,6 +56,9 @@ def check_modality_options(name: str, opts: dict, prefix: str = '') -> dict:
         raise ValueError(f'{key}` has unknown options {sorted(unknown)}; '
                          f'allowed: {sorted(OPTION_KEYS)}')
     opts = dict(opts)
+    nodata = opts.get('nodata')
+    if nodata is not None and (isinstance(nodata, bool) or not isinstance(nodata, (int, float))):
+        raise ValueError(f'{key}.nodata` must be a number (NaN allowed), got {nodata!r}')
     if opts.get('nan_value') is not None and not _is_number(opts['nan_value']):
         raise ValueError(f'{key}.nan_value` must be a finite number, got {opts["nan_value"]!r}')
     inf = opts.get('inf_value')
@@ -334,6 +338,51 @@ class ModalityLayout:
             print_log(f"{self.prefix}modality '{name}' {source} {problems[0]} (warned once per "
                       'modality)', logger='current', level=logging.WARNING)
         return array
+
+    def nodata_value(self, name: str, stored: Optional[float] = None) -> Optional[float]:
+        """The nodata value of a modality: the ``nodata`` option, else the file's own
+        (``stored``, e.g. a GeoTIFF's), else None."""
+        value = self.options[name].get('nodata')
+        return float(value) if value is not None else (
+            None if stored is None else float(stored))
+
+    @staticmethod
+    def nodata_pixels(array: np.ndarray, nodata: Optional[float]) -> np.ndarray:
+        """(H, W) True where any band of an (H, W, C) array equals ``nodata`` (NaN: is NaN)."""
+        if nodata is None:
+            return np.zeros(array.shape[:2], bool)
+        if math.isnan(nodata):
+            return np.isnan(array).any(-1) if np.issubdtype(array.dtype, np.floating) else \
+                np.zeros(array.shape[:2], bool)
+        return (array == nodata).any(-1)
+
+    def check_valid(self, arrays: Mapping[str, np.ndarray],
+                    nodata: Mapping[str, Optional[float]], sources: Mapping[str, str],
+                    files: Mapping[str, Sequence[str]]
+                    ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+        """Nodata-aware :meth:`check_pixels` of co-registered (H, W, C) arrays.
+
+        A pixel is valid only where no given modality is nodata (``nodata[name]``). The checks
+        (dtype, NaN/±Inf, value range) look at valid pixels only; invalid pixels get the
+        modality's fill values (those of a missing modality), so the network sees what it saw
+        for a dropped modality in training. Returns the float32 arrays and the (H, W) valid mask.
+        """
+        size = next(iter(arrays.values())).shape[:2]
+        valid = np.ones(size, bool)
+        for name, array in arrays.items():
+            valid &= ~self.nodata_pixels(array, nodata.get(name))
+        out = {}
+        for name, array in arrays.items():
+            full = np.empty(array.shape, np.float32)
+            if valid.any():
+                checked = self.check_pixels(name, array[valid][:, None, :], sources[name],
+                                            files.get(name, ()))
+                full[valid] = checked[:, 0]
+            if not valid.all():
+                values = (self.fill_values or {}).get(name)
+                full[~valid] = 0 if values is None else values
+            out[name] = full
+        return out, valid
 
     def clean(self, name: str, array: np.ndarray, source: str,
               files: Sequence[str] = ()) -> np.ndarray:

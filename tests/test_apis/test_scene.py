@@ -114,8 +114,9 @@ def test_blocks_are_seamless(inferencer, tmp_path):
 def test_missing_modality_scene(inferencer, tmp_path):
     paths = make_scene(tmp_path, 200, 150)
     with SceneReader(dict(optical=paths['optical']), inferencer.spec, missing=('depth', )) as r:
-        window = r.read(0, 0, 64, 64)
+        window, valid = r.read(0, 0, 64, 64)
     np.testing.assert_allclose(window[..., 3], inferencer.spec.fill_values['depth'][0])
+    assert valid.all()
     result = run(inferencer, dict(optical=paths['optical']), tmp_path / 'm', missing=('depth', ))
     with rasterio.open(result.semantic) as sem:
         assert (sem.height, sem.width) == (200, 150)
@@ -146,7 +147,7 @@ def test_resample_reprojects_shifted_dsm(inferencer, tmp_path):
     dsm = write_raster(tmp_path / 'd.tif', values,
                        transform=from_origin(ORIGIN[0] - 20 * PIXEL, ORIGIN[1], PIXEL, PIXEL))
     with SceneReader(dict(optical=optical, depth=dsm), inferencer.spec, resample=True) as r:
-        img = r.read(0, 0, height, width)
+        img, _ = r.read(0, 0, height, width)
     np.testing.assert_allclose(img[5, 10:70, 3], np.arange(30, 90), atol=1e-3)
 
 
@@ -335,5 +336,5 @@ def test_scene_windows_get_the_loaders_dtype_and_range_checks(inferencer, tmp_pa
             reader.read(0, 0, 40, 50)
     spec.options['optical']['on_mismatch'] = 'warn'
     with SceneReader(paths, spec) as reader:
-        img = reader.read(0, 0, 40, 50)
-    assert img.shape == (40, 50, 4) and img[..., :3].max() == 4000
+        img, valid = reader.read(0, 0, 40, 50)
+    assert img.shape == (40, 50, 4) and img[..., :3].max() == 4000 and valid.all()

@@ -108,8 +108,11 @@ def test_check_pixels_raises_or_warns_once_per_modality():
 
 
 def test_bad_options_name_the_key():
-    with pytest.raises(ValueError, match=r'`modalities.depth` has unknown options \[.nodata.\]'):
-        ModalityLayout(dict(depth=dict(nodata=0)))
+    with pytest.raises(ValueError, match=r'`modalities.depth` has unknown options \[.no_data.\]'):
+        ModalityLayout(dict(depth=dict(no_data=0)))
+    with pytest.raises(ValueError, match=r"`modalities.depth.nodata` must be a number \(NaN "
+                       r"allowed\), got '-9999'"):
+        ModalityLayout(dict(depth=dict(nodata='-9999')))
     with pytest.raises(ValueError, match=r'`modalities.depth.inf_value` must be a finite'):
         ModalityLayout(dict(depth=dict(inf_value=float('inf'))))
     with pytest.raises(ValueError, match='channels .* do not match the modalities'):

@@ -54,6 +54,7 @@ class SceneResult:
     geojson: str
     num_instances: int
     windows_run: int
+    windows_nodata: int  # windows without a valid pixel, skipped
     windows_in_grid: int
     height: int
     width: int
@@ -71,6 +72,7 @@ def infer_scene(model: torch.nn.Module,
                 block_size: int = 1024,
                 missing: Sequence[str] = (),
                 resample: bool = False,
+                nodata: Optional[Mapping[str, float]] = None,
                 score_thr: float = 0.5,
                 min_area: int = 4,
                 join_iou: float = 0.5,
@@ -81,6 +83,11 @@ def infer_scene(model: torch.nn.Module,
     ``class + instance_id * INSTANCE_OFFSET``, ``len(classes)`` = void) - both tiled, deflate
     compressed, with the source CRS and geotransform - and ``<out_prefix>_instances.geojson``
     (the things as polygons in the source CRS).
+
+    Nodata: a pixel is valid only where no given modality is nodata (see :class:`SceneReader`).
+    Windows without a valid pixel are not run; invalid pixels get the missing-modality fill
+    before the network sees them, are 255 in the semantic raster and void in the panoptic one,
+    and belong to no instance (so to no polygon).
 
     Args:
         model: A PMTSeg model in eval mode.
@@ -97,6 +104,7 @@ def infer_scene(model: torch.nn.Module,
         missing: Modalities declared missing (filled as ModalityDropout does in training).
         resample: Reproject modalities whose grid differs onto the reference grid instead of
             refusing them.
+        nodata: ``modality -> nodata value``, overriding the config's and the raster's.
         score_thr: Minimum instance score.
         min_area: Minimum instance area in pixels (per window).
         join_iou: Mask IoU inside the shared region to join predictions of two windows.
@@ -113,7 +121,7 @@ def infer_scene(model: torch.nn.Module,
                geojson=f'{out_prefix}_instances.geojson')
     # GDAL's block cache defaults to 5% of the RAM: cap it so memory stays flat with scene size
     with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb), \
-            SceneReader(paths, spec, missing, resample) as reader:
+            SceneReader(paths, spec, missing, resample, nodata) as reader:
         grid = WindowGrid(reader.height, reader.width, window, overlap)
         blocks = [(by, bx, min(by + block_size, reader.height), min(bx + block_size, reader.width))
                   for by in range(0, reader.height, block_size)
@@ -122,12 +130,15 @@ def infer_scene(model: torch.nn.Module,
         bar = tqdm(total=total, desc=f'windows of {osp.basename(out_prefix)}', unit='win',
                    disable=not progress, file=sys.stderr)
         collected: List[WindowInstance] = []
+        skipped = 0
         tmp_sem = atomic_path(out['semantic'])
         try:
             with rasterio.open(tmp_sem, 'w', **raster_profile(reader, 'uint8', 255)) as sem_out:
                 for block in blocks:
-                    collected += _run_block(model, reader, grid, block, block_size, sem_out,
-                                            batch_size, score_thr, min_area, bar)
+                    found, empty = _run_block(model, reader, grid, block, sem_out, batch_size,
+                                              score_thr, min_area, bar)
+                    collected += found
+                    skipped += empty
             bar.close()
             instances = join_instances(collected, grid.weights, join_iou)
             del collected
@@ -145,16 +156,19 @@ def infer_scene(model: torch.nn.Module,
                            crs=dict(type='name', properties=dict(name=crs_name)),
                            features=list(instance_features(instances, reader, classes))), f)
         os.replace(tmp_json, out['geojson'])
-        return SceneResult(num_instances=len(instances), windows_run=total,
-                           windows_in_grid=len(grid), height=reader.height, width=reader.width,
-                           **out)
+        windows_run = total - skipped
+        return SceneResult(num_instances=len(instances), windows_run=windows_run,
+                           windows_nodata=skipped, windows_in_grid=len(grid),
+                           height=reader.height, width=reader.width, **out)
 
 
 def _run_block(model, reader: SceneReader, grid: WindowGrid, block: Tuple[int, int, int, int],
-               block_size: int, sem_out, batch_size: int, score_thr: float, min_area: int,
-               bar) -> List[WindowInstance]:
-    """Blend the windows touching ``block``, write its semantic labels, return the instances
-    of the windows that start inside it (each window's instances are kept exactly once)."""
+               sem_out, batch_size: int, score_thr: float, min_area: int,
+               bar) -> Tuple[List[WindowInstance], int]:
+    """Blend the windows touching ``block``, write its semantic labels (255 where no window
+    ran or a pixel is nodata), return the instances of the windows that start inside it (each
+    window's instances are kept exactly once, masked to valid pixels) and the number of
+    windows skipped for having no valid pixel."""
     by0, bx0, by1, bx1 = block
     cells = grid.touching(*block)
     boxes = [grid.box(r, c) for r, c in cells]
@@ -162,24 +176,35 @@ def _run_block(model, reader: SceneReader, grid: WindowGrid, block: Tuple[int, i
     ey1, ex1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
     acc: Optional[np.ndarray] = None
     wsum = np.zeros((ey1 - ey0, ex1 - ex0), np.float32)
+    valid_px = np.zeros((ey1 - ey0, ex1 - ex0), bool)
     instances: List[WindowInstance] = []
+    skipped = 0
     for start in range(0, len(boxes), batch_size):
-        batch = boxes[start:start + batch_size]
-        scores, insts = predict_windows(model, [reader.read(*b) for b in batch])
-        for box, score, (labels, inst_scores, masks) in zip(batch, scores, insts):
+        read = [(box, *reader.read(*box)) for box in boxes[start:start + batch_size]]
+        bar.update(len(read))
+        batch = [(box, img, valid) for box, img, valid in read if valid.any()]
+        skipped += len(read) - len(batch)
+        if not batch:
+            continue
+        scores, insts = predict_windows(model, [img for _, img, _ in batch])
+        for (box, _, valid), score, (labels, inst_scores, masks) in zip(batch, scores, insts):
             if acc is None:
                 acc = np.zeros((score.shape[0], ey1 - ey0, ex1 - ex0), np.float32)
             sl = (slice(box[0] - ey0, box[2] - ey0), slice(box[1] - ex0, box[3] - ex0))
             acc[(slice(None), ) + sl] += score * grid.weights
             wsum[sl] += grid.weights
+            valid_px[sl] |= valid
             if by0 <= box[0] < by1 and bx0 <= box[1] < bx1:
+                masks = masks & valid
                 found = [WindowInstance.from_window_mask(label, s, box, m)
                          for label, s, m in zip(labels, inst_scores, masks)
                          if s >= score_thr and m.sum() >= min_area]
                 instances += suppress_duplicates([i for i in found if i is not None])
-        bar.update(len(batch))
     region = (slice(by0 - ey0, by1 - ey0), slice(bx0 - ex0, bx1 - ex0))
-    labels = acc[(slice(None), ) + region].argmax(0).astype(np.uint8)
-    labels[wsum[region] <= 0] = 255
+    if acc is None:  # every window of the block is nodata
+        labels = np.full((by1 - by0, bx1 - bx0), 255, np.uint8)
+    else:
+        labels = acc[(slice(None), ) + region].argmax(0).astype(np.uint8)
+        labels[(wsum[region] <= 0) | ~valid_px[region]] = 255
     sem_out.write(labels[None], window=Window(bx0, by0, bx1 - bx0, by1 - by0))
-    return instances
+    return instances, skipped

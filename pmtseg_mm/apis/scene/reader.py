@@ -1,7 +1,7 @@
 """Co-registered modality rasters of one scene, checked and read window by window."""
 import os.path as osp
 from contextlib import ExitStack
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -42,13 +42,21 @@ class SceneReader:
     The first given modality is the reference grid. Every other one must share its CRS,
     geotransform and size (a clear error names both files otherwise) unless ``resample`` is
     set, in which case it is reprojected onto the reference grid on the fly (bilinear,
-    GDAL's WarpedVRT). Modalities in ``missing`` are filled as in training (ModalityDropout).
+    GDAL's WarpedVRT, which leaves the source's nodata pixels out of the interpolation).
+    Modalities in ``missing`` are filled as in training (ModalityDropout). Each modality's
+    nodata value is ``nodata[name]``, else the config's ``modalities.<name>.nodata``, else the
+    raster's own.
     """
 
     def __init__(self, paths: Mapping[str, str], spec: ModalitySpec,
-                 missing: Sequence[str] = (), resample: bool = False) -> None:
+                 missing: Sequence[str] = (), resample: bool = False,
+                 nodata: Optional[Mapping[str, float]] = None) -> None:
         _need_rasterio()
         self.spec = spec
+        unknown = sorted(set(nodata or {}) - set(paths))
+        if unknown:
+            raise ValueError(f'nodata values given for {unknown}, which are not among the scene '
+                             f'rasters {list(paths)}')
         self.missing = spec.check_given(tuple(paths), optional_list(missing), what='raster')
         for name, path in paths.items():
             if not osp.isfile(path):
@@ -63,6 +71,9 @@ class SceneReader:
                 except rasterio.errors.RasterioIOError as err:
                     raise ValueError(f"cannot read raster of modality '{name}' {path}: {err}") \
                         from None
+            self.nodata = {name: float(nodata[name]) if name in (nodata or {}) else
+                           spec.nodata_value(name, ds.nodata)
+                           for name, ds in self.datasets.items()}
             self._check_grids(resample)
             self._check_bands()
         except BaseException:
@@ -91,7 +102,9 @@ class SceneReader:
                                  'reprojected')
             self.datasets[name] = self._stack.enter_context(WarpedVRT(
                 ds, crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height,
-                resampling=rasterio.enums.Resampling.bilinear))
+                resampling=rasterio.enums.Resampling.bilinear,
+                **({} if self.nodata[name] is None else
+                   dict(src_nodata=self.nodata[name], nodata=self.nodata[name]))))
         self.height, self.width = ref.height, ref.width
         self.crs, self.transform = ref.crs, ref.transform
 
@@ -106,17 +119,19 @@ class SceneReader:
                                  '(`model.data_preprocessor.modality_channels`)')
             self.bands[name] = [b + 1 for b in bands]  # rasterio counts bands from 1
 
-    def read(self, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
-        """The stacked float32 (h, w, ΣC) image of a window, in the config's channel order,
-        checked and cleaned as the training loader does (dtype, NaN/±Inf, value range)."""
+    def read(self, y0: int, x0: int, y1: int, x1: int) -> Tuple[np.ndarray, np.ndarray]:
+        """The stacked float32 (h, w, ΣC) image of a window, in the config's channel order, and
+        its (h, w) valid mask (no given modality is nodata); the valid pixels are checked and
+        cleaned as the training loader does (dtype, NaN/±Inf, value range), the others get the
+        missing-modality fill."""
         window = Window(x0, y0, x1 - x0, y1 - y0)
-        arrays = {}
-        for name, ds in self.datasets.items():
-            data = np.moveaxis(ds.read(self.bands[name], window=window), 0, -1)
-            source = (f'raster {self.paths[name]} in window (x={x0}, y={y0}, w={x1 - x0}, '
-                      f'h={y1 - y0})')
-            arrays[name] = self.spec.check_pixels(name, data, source, [self.paths[name]])
-        return self.spec.stack(arrays, self.missing)
+        where = f'in window (x={x0}, y={y0}, w={x1 - x0}, h={y1 - y0})'
+        arrays = {name: np.moveaxis(ds.read(self.bands[name], window=window), 0, -1)
+                  for name, ds in self.datasets.items()}
+        arrays, valid = self.spec.check_valid(
+            arrays, self.nodata, {n: f'raster {self.paths[n]} {where}' for n in arrays},
+            {n: [self.paths[n]] for n in arrays})
+        return self.spec.stack(arrays, self.missing), valid
 
     def close(self) -> None:
         self._stack.close()

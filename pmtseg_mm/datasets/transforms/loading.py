@@ -5,6 +5,7 @@ count, non-finite pixels (NaN, ±Inf), the expected dtype / value range of each 
 GeoTIFFs, that all modalities of a sample share CRS, geotransform and size.
 """
 import io
+import logging
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import mmcv
@@ -13,6 +14,7 @@ import tifffile
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmengine.fileio import get
+from mmengine.logging import print_log
 
 from pmtseg_mm.structures import InvalidDataError, ModalityLayout, transforms_match
 
@@ -163,7 +165,10 @@ class LoadMultiModalImages(BaseTransform):
             - ``dtype``: expected stored dtype name(s), e.g. ``'uint8'`` for 8-bit optical;
             - ``value_range``: ``(low, high)`` every pixel must lie in (after the replacements);
             - ``on_mismatch``: ``'error'`` (default) or ``'warn'`` (warn once per modality,
-              naming the file) when ``dtype``/``value_range`` do not match.
+              naming the file) when ``dtype``/``value_range`` do not match;
+            - ``nodata``: the value of pixels without data in files that declare none (a
+              GeoTIFF's own is used otherwise); honoured by whole-scene inference only so far
+              (a warning says so here).
         to_float32 (bool): Convert the stack to float32. Defaults to True.
         check_georef (bool): Refuse samples whose GeoTIFF modalities disagree in CRS,
             geotransform or size. Files without georeferencing (PNG, plain TIFF) are not
@@ -181,6 +186,7 @@ class LoadMultiModalImages(BaseTransform):
         self.to_float32 = to_float32
         self.check_georef = check_georef
         self.backend_args = backend_args
+        self._nodata_warned = False
 
     def _load_one(self, name: str, path: str) -> Tuple[np.ndarray, Optional[GeoRef]]:
         try:
@@ -195,6 +201,12 @@ class LoadMultiModalImages(BaseTransform):
         return self.layout.check_pixels(name, array, f'file {path}', [path]), georef
 
     def transform(self, results: dict) -> dict:
+        with_nodata = [n for n, o in self.modalities.items() if o.get('nodata') is not None]
+        if with_nodata and not self._nodata_warned:
+            self._nodata_warned = True
+            print_log(f'LoadMultiModalImages: `nodata` of {with_nodata} is used by whole-scene '
+                      'inference only; here (training, evaluation, one-image inference) those '
+                      'pixels are read as data', logger='current', level=logging.WARNING)
         paths = results.get('modality_paths')
         if not isinstance(paths, dict):
             raise KeyError('LoadMultiModalImages needs `modality_paths` (dict name -> file) in the '
