@@ -190,3 +190,149 @@ def test_per_modality_consumer_rejects_the_early_pyramid():
     early = DualBackbone(backbones=[R18], in_channels=(4, ), fusion='early')
     with pytest.raises(ValueError, match='TMAALoss: .* build DualBackbone with fusion=None'):
         MODELS.build(dict(type='TMAALoss'))(early(torch.rand(1, 4, 64, 64)))
+
+
+# ----------------------------------------------------------------- backbones beyond ResNet
+
+def _torchvision_imports() -> bool:
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # noqa: BLE001 (absent, or a build that does not match the torch)
+        return False
+    return True
+
+
+HAS_TORCHVISION = _torchvision_imports()
+NEEDS_TORCHVISION = pytest.mark.skipif(
+    not HAS_TORCHVISION, reason='mmpretrain imports torchvision, not installed here '
+    '(PMTSEG_TORCHVISION=1 bash tools/install.sh, docs/install.md)')
+#: A 32-d Swin of mmdet (patch embedding: a 4x4 conv of 32 filters), one block per stage.
+SWIN = dict(type='SwinTransformer', embed_dims=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8),
+            window_size=4, out_indices=(0, 1, 2, 3), init_cfg=None)
+SWIN_SHAPES = [(2, 32, 16, 16), (2, 64, 8, 8), (2, 128, 4, 4), (2, 256, 2, 2)]
+CONVNEXT = dict(type='mmpretrain.ConvNeXt',
+                arch=dict(depths=[1, 1, 1, 1], channels=[16, 32, 64, 128]),
+                out_indices=(0, 1, 2, 3), gap_before_final_norm=False, init_cfg=None)
+
+
+def _fake_rgb_checkpoint(tmp_path, cfg: dict, name: str, prefix: str = 'backbone.') -> tuple:
+    """A randomly initialised RGB backbone of ``cfg`` saved as a local checkpoint."""
+    torch.manual_seed(0)
+    src = MODELS.build(dict(cfg, in_channels=3))
+    path = tmp_path / name
+    torch.save({'state_dict': {prefix + k: v for k, v in src.state_dict().items()}}, path)
+    return src, str(path)
+
+
+def test_single_config_form_with_swin_for_unequal_groups():
+    model = DualBackbone(backbones=SWIN, in_channels=(4, 1, 2))
+    assert [b.patch_embed.projection.in_channels for b in model.backbones] == [4, 1, 2]
+    feats = model(torch.rand(2, 7, 64, 64))
+    assert len(feats) == 3 and all([f.shape for f in m] == SWIN_SHAPES for m in feats)
+
+
+def test_swin_patch_embedding_is_adapted_from_a_local_rgb_checkpoint(tmp_path):
+    """mmdet's SwinTransformer loads the checkpoint itself (it keeps the `backbone.` keys); the
+    patch embedding of a 4-channel group keeps the RGB filters, a 1-channel group's is the RGB
+    sum, and every other weight (attention, relative position tables) is loaded unchanged."""
+    src, ckpt = _fake_rgb_checkpoint(tmp_path, SWIN, 'swin_rgb.pth')
+    pretrained = dict(SWIN, init_cfg=dict(type='Pretrained', checkpoint=ckpt))
+    model = DualBackbone(backbones=pretrained, in_channels=(4, 1))
+    model.init_weights()
+    w = src.patch_embed.projection.weight
+    assert w.shape == (32, 3, 4, 4)
+    ef, depth = model.backbones
+    assert torch.equal(ef.patch_embed.projection.weight[:, :3], w)
+    torch.testing.assert_close(ef.patch_embed.projection.weight[:, 3:],
+                               w.mean(1, keepdim=True) * 0.75)
+    torch.testing.assert_close(depth.patch_embed.projection.weight, w.sum(1, keepdim=True))
+    for backbone in (ef, depth):
+        assert torch.equal(backbone.stages[2].blocks[0].attn.w_msa.qkv.weight,
+                           src.stages[2].blocks[0].attn.w_msa.qkv.weight)
+        assert torch.equal(backbone.stages[1].blocks[0].attn.w_msa.relative_position_bias_table,
+                           src.stages[1].blocks[0].attn.w_msa.relative_position_bias_table)
+        assert torch.equal(backbone.patch_embed.projection.bias, src.patch_embed.projection.bias)
+    assert model.backbones[0].init_cfg['checkpoint'] == ckpt  # the temporary copy is not kept
+
+
+def test_first_layer_is_found_by_shape_not_by_name():
+    """A released checkpoint names its first layer its own way (Swin: `patch_embed.proj`); the
+    ConvNeXt stem is matched among 1-input-channel weights by output channels and kernel, not
+    mistaken for a depthwise conv."""
+    w = torch.randn(96, 3, 4, 4)
+    model_state = {'downsample_layers.0.0.weight': torch.zeros(96, 1, 4, 4),
+                   'stages.0.0.depthwise_conv.weight': torch.zeros(96, 1, 7, 7)}
+    dw = torch.randn(96, 1, 7, 7)
+    adapted = adapt_input_channels({'stem.0.weight': w, 'stages.0.0.depthwise_conv.weight': dw},
+                                   model_state)
+    torch.testing.assert_close(adapted['stem.0.weight'], w.sum(1, keepdim=True))
+    assert adapted['stages.0.0.depthwise_conv.weight'] is dw
+    # ViT: a 16x16 patch embedding into a 5-channel group, RGB first
+    vit = torch.randn(64, 3, 16, 16)
+    adapted = adapt_input_channels({'patch_embed.proj.weight': vit},
+                                   {'patch_embed.projection.weight': torch.zeros(64, 5, 16, 16)})
+    assert torch.equal(adapted['patch_embed.proj.weight'][:, :3], vit)
+    torch.testing.assert_close(adapted['patch_embed.proj.weight'][:, 3:],
+                               vit.mean(1, keepdim=True).repeat(1, 2, 1, 1) * 0.6)
+    # a model already of 3 input channels keeps the weight; so does a shape that matches nothing
+    keep = adapt_input_channels({'a': w}, {'b': torch.zeros(96, 3, 4, 4),
+                                           'c': torch.zeros(8, 1, 4, 4)})
+    assert keep['a'] is w
+
+
+def test_a_first_layer_that_cannot_be_adapted_is_one_error(tmp_path):
+    _, ckpt = _fake_rgb_checkpoint(tmp_path, dict(SWIN, embed_dims=48, num_heads=(2, 4, 8, 16)),
+                                   'swin48.pth')
+    model = DualBackbone(backbones=[dict(SWIN, init_cfg=dict(type='Pretrained', checkpoint=ckpt)),
+                                    dict(SWIN, init_cfg=dict(type='Pretrained', checkpoint=ckpt))],
+                         in_channels=(3, 1))
+    with pytest.raises(ValueError) as err:
+        model.init_weights()
+    message = str(err.value)
+    assert '`backbones[1].init_cfg`.checkpoint=' in message and '`in_channels[1]`=1' in message
+    assert '[(48, 3, 4, 4)]' in message and '[(32, 1, 4, 4)]' in message
+    assert model.backbones[1].init_cfg['checkpoint'] == ckpt
+
+
+@pytest.mark.skipif(HAS_TORCHVISION, reason='the error for a missing torchvision')
+def test_mmpretrain_backbone_without_torchvision_is_one_error():
+    with pytest.raises(ModuleNotFoundError) as err:
+        DualBackbone(backbones=[R18, CONVNEXT], in_channels=(3, 1))
+    assert "`backbones[1].type`='mmpretrain.ConvNeXt' needs torchvision" in str(err.value)
+    assert 'PMTSEG_TORCHVISION=1 bash tools/install.sh' in str(err.value)
+
+
+@NEEDS_TORCHVISION
+def test_mmpretrain_backbones_run_inside_dual_backbone(tmp_path):
+    """ConvNeXt per modality (fusion=None and 'concat'); its stem and a ViT patch embedding are
+    adapted from local fake RGB checkpoints through mmpretrain's own loading."""
+    model = DualBackbone(backbones=CONVNEXT, in_channels=(3, 1))
+    feats = model(torch.rand(2, 4, 64, 64))
+    expected = [(2, 16, 16, 16), (2, 32, 8, 8), (2, 64, 4, 4), (2, 128, 2, 2)]
+    assert [[tuple(f.shape) for f in m] for m in feats] == [expected, expected]
+    concat = DualBackbone(backbones=[CONVNEXT, SWIN], in_channels=(3, 1), fusion='concat')
+    assert [f.shape[1] for f in concat(torch.rand(1, 4, 64, 64))] == [16, 32, 64, 128]
+
+    src, ckpt = _fake_rgb_checkpoint(tmp_path, CONVNEXT, 'convnext_rgb.pth')
+    pretrained = dict(CONVNEXT,
+                      init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.'))
+    model = DualBackbone(backbones=pretrained, in_channels=(4, 1))
+    model.init_weights()
+    w = src.downsample_layers[0][0].weight
+    assert torch.equal(model.backbones[0].downsample_layers[0][0].weight[:, :3], w)
+    torch.testing.assert_close(model.backbones[1].downsample_layers[0][0].weight,
+                               w.sum(1, keepdim=True))
+    assert torch.equal(model.backbones[1].stages[3][0].depthwise_conv.weight,
+                       src.stages[3][0].depthwise_conv.weight)
+
+    vit_cfg = dict(type='mmpretrain.VisionTransformer', arch=dict(embed_dims=32, num_layers=1,
+                   num_heads=2, feedforward_channels=64), img_size=64, patch_size=16,
+                   out_type='featmap', init_cfg=None)
+    src, ckpt = _fake_rgb_checkpoint(tmp_path, vit_cfg, 'vit_rgb.pth')
+    vit = DualBackbone(backbones=dict(vit_cfg, init_cfg=dict(type='Pretrained', checkpoint=ckpt,
+                                                             prefix='backbone.')),
+                       in_channels=(1, ))
+    vit.init_weights()
+    torch.testing.assert_close(vit.backbones[0].patch_embed.projection.weight,
+                               src.patch_embed.projection.weight.sum(1, keepdim=True))
+    assert vit(torch.rand(1, 1, 64, 64))[0][0].shape == (1, 32, 4, 4)

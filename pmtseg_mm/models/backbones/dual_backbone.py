@@ -1,12 +1,15 @@
 """One backbone per modality (paper eq. 1: F_R = Backbone1(x_r), F_S = Backbone2(x_s))."""
 import copy
+import os.path as osp
+import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
+from mmengine.config import ConfigDict
 from mmengine.model import BaseModule, ModuleList
-from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
+from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
 #: ``None``: one pyramid per channel group; ``'early'``: the one group's pyramid; the others fuse
@@ -14,50 +17,80 @@ from torch import Tensor, nn
 FUSIONS = (None, 'early', 'sum', 'concat', 'gate')
 
 
+def adapt_rgb_weight(weight: Tensor, channels: int, rgb_first: bool = True) -> Tensor:
+    """A pretrained RGB input weight (O, 3, kH, kW) adapted to ``channels`` input channels.
+
+    - ``channels`` > 3 and ``rgb_first`` (a group whose first three channels are the optical RGB
+      bands): the RGB filters are kept as they are for channels 0-2 and each extra channel gets
+      the RGB mean filter scaled by 3 / C;
+    - otherwise (C < 3, e.g. a DSM alone, or no RGB in the group): the RGB mean repeated C times
+      and scaled by 3 / C, so the response to a constant input is unchanged (C = 1 gives the RGB
+      sum).
+    """
+    mean = weight.mean(dim=1, keepdim=True) * (3.0 / channels)
+    if rgb_first and channels > 3:
+        return torch.cat([weight, mean.repeat(1, channels - 3, 1, 1)], dim=1)
+    return mean.repeat(1, channels, 1, 1)
+
+
 def adapt_input_channels(state_dict: Dict[str, Tensor],
                          model_state: Dict[str, Tensor],
-                         rgb_first: bool = True) -> Dict[str, Tensor]:
-    """Adapt pretrained RGB input convolutions to the model's input channel count.
+                         rgb_first: bool = True,
+                         in_channels: Optional[int] = None) -> Dict[str, Tensor]:
+    """Adapt the pretrained RGB first layer(s) of ``state_dict`` to the model's input channels.
 
-    A 4D weight whose shape differs from the model's only in the input-channel dimension
-    (3 → C) is adapted:
-
-    - C > 3 and ``rgb_first`` (an early-fusion group whose first three channels are the
-      optical RGB bands): the pretrained RGB filters are kept as they are for channels 0-2 and
-      each extra channel gets the RGB mean filter scaled by 3 / C;
-    - otherwise (C < 3, e.g. a DSM alone, or no RGB in the group): the RGB mean repeated C
-      times and scaled by 3 / C, so the response to a constant input is unchanged (C = 1
-      gives the RGB sum).
+    Found by shape, not by name: a 4D weight of 3 input channels (ResNet's ``conv1``, the patch
+    embedding of Swin and ViT, ConvNeXt's stem) goes to the model's 4D weight of the same name
+    when that has the same output channels and kernel, else to the model's 4D weights of the same
+    output channels and kernel and C != 3 input channels (C = ``in_channels`` when given), when
+    they agree on one C. It is then replaced by :func:`adapt_rgb_weight` (3 → C); every other
+    entry is kept as it is (the same tensor).
     """
+    targets = [v.shape for v in model_state.values()
+               if v.dim() == 4 and v.shape[1] != 3
+               and (in_channels is None or v.shape[1] == in_channels)]
     adapted = dict(state_dict)
     for key, weight in state_dict.items():
-        target = model_state.get(key)
-        if (target is None or weight.dim() != 4 or weight.shape == target.shape
-                or weight.shape[1] != 3 or weight.shape[0] != target.shape[0]
-                or weight.shape[2:] != target.shape[2:]):
+        if not isinstance(weight, Tensor) or weight.dim() != 4 or weight.shape[1] != 3:
             continue
-        channels = target.shape[1]
-        mean = weight.mean(dim=1, keepdim=True) * (3.0 / channels)
-        if rgb_first and channels > 3:
-            adapted[key] = torch.cat([weight, mean.repeat(1, channels - 3, 1, 1)], dim=1)
+        same = model_state.get(key)
+        if (same is not None and same.dim() == 4 and same.shape[0] == weight.shape[0]
+                and same.shape[2:] == weight.shape[2:]):
+            found = {same.shape[1]}
         else:
-            adapted[key] = mean.repeat(1, channels, 1, 1)
+            found = {t[1] for t in targets
+                     if t[0] == weight.shape[0] and t[2:] == weight.shape[2:]}
+        if len(found) == 1 and 3 not in found:
+            adapted[key] = adapt_rgb_weight(weight, found.pop(), rgb_first)
     return adapted
+
+
+def checkpoint_state(checkpoint: dict) -> Dict[str, Tensor]:
+    """The weights of a loaded checkpoint: its ``state_dict`` or ``model`` entry (official Swin
+    and ConvNeXt releases), else the checkpoint itself, as mmengine and mmdet read them."""
+    for key in ('state_dict', 'model'):
+        if isinstance(checkpoint.get(key), dict):
+            return checkpoint[key]
+    return checkpoint
 
 
 @MODELS.register_module()
 class DualBackbone(BaseModule):
     """Split a (B, ΣC, H, W) modality stack by channel groups and run one backbone per group.
 
-    Any mmdet/mmpretrain backbone works; its ``in_channels`` is set to the group's channel
-    count. With pretrained RGB weights (``init_cfg=dict(type='Pretrained', ...)`` in the
-    backbone config) the first convolution of a non-RGB group is adapted by
-    :func:`adapt_input_channels` instead of being dropped as a shape mismatch: a group of
-    more than 3 channels keeps the pretrained RGB filters for its first three channels when
-    ``rgb_first`` says they are the optical RGB bands. The channel order of the stack is the
-    order of ``modalities`` in ``LoadMultiModalImages`` (and of ``modality_channels`` in
-    ``MultiModalDataPreprocessor``, which converts the optical BGR to RGB): list the optical
-    modality first in an early-fusion group (``in_channels=(4,)`` for optical + depth).
+    Any mmdet/mmpretrain backbone with an ``in_channels`` argument works (ResNet and
+    SwinTransformer of mmdet; ``mmpretrain.ConvNeXt``, ``mmpretrain.VisionTransformer``..., which
+    need torchvision: docs/install.md); its ``in_channels`` is set to the group's channel count.
+    With pretrained RGB weights (``init_cfg=dict(type='Pretrained', ...)`` in the backbone config)
+    the backbone loads them itself (with its own key conversions) from a copy of the checkpoint
+    whose first layer :func:`adapt_input_channels` adapted to the group's channels (found by
+    shape: ResNet's ``conv1``, a Swin/ViT patch embedding, ConvNeXt's stem), instead of dropping
+    it as a shape mismatch: a group of more than 3 channels keeps the pretrained RGB filters for
+    its first three channels when ``rgb_first`` says they are the optical RGB bands. The
+    channel order of the stack is the order of ``modalities`` in ``LoadMultiModalImages`` (and
+    of ``modality_channels`` in ``MultiModalDataPreprocessor``, which converts the optical BGR
+    to RGB): list the optical modality first in an early-fusion group (``in_channels=(4,)`` for
+    optical + depth).
 
     Args:
         backbones (list[dict] | dict): One config per modality, or one config used for all.
@@ -104,8 +137,9 @@ class DualBackbone(BaseModule):
             raise ValueError(f'DualBackbone: `in_channels` must be positive channel counts per '
                              f'modality, got {in_channels!r}')
         num = len(self.in_channels)
-        cfgs = [copy.deepcopy(backbones) for _ in range(num)] if isinstance(
-            backbones, dict) else [copy.deepcopy(c) for c in backbones]
+        # one copy per group; ConfigDict: mmdet's SwinTransformer reads `init_cfg.checkpoint`
+        cfgs = [ConfigDict(copy.deepcopy(backbones)) for _ in range(num)] if isinstance(
+            backbones, dict) else [ConfigDict(copy.deepcopy(c)) for c in backbones]
         rgb_first = [rgb_first] * num if isinstance(rgb_first, bool) else list(rgb_first)
         if len(rgb_first) != num or any(not isinstance(r, bool) for r in rgb_first):
             raise ValueError(f'DualBackbone: `rgb_first` must be a bool or one bool per group '
@@ -128,13 +162,11 @@ class DualBackbone(BaseModule):
                                  f'`in_channels[{i}]`={self.in_channels[i]}')
             cfg['in_channels'] = self.in_channels[i]
             init = cfg.get('init_cfg')
-            pretrained = init if isinstance(init, dict) and init.get('type') == 'Pretrained' else None
-            if pretrained is not None and self.in_channels[i] != 3:
-                cfg['init_cfg'] = None  # loaded with adapted first conv in init_weights
-            else:
-                pretrained = None
-            self._pretrained.append(copy.deepcopy(pretrained))
-            modules.append(MODELS.build(cfg))
+            # a non-RGB group's pretrained RGB first layer is adapted in init_weights
+            adapt = (isinstance(init, dict) and init.get('type') == 'Pretrained'
+                     and self.in_channels[i] != 3)
+            self._pretrained.append(copy.deepcopy(init) if adapt else None)
+            modules.append(self._build_backbone(cfg, i))
         self.backbones = ModuleList(modules)
         if fusion not in FUSIONS:
             raise ValueError(f'DualBackbone: `fusion` must be one of {FUSIONS}, got {fusion!r}')
@@ -154,6 +186,21 @@ class DualBackbone(BaseModule):
         self.out_channels: Optional[List[int]] = None
         if fusion in ('sum', 'concat', 'gate'):
             self._build_fusion(fusion_channels, probe_size)
+
+    @staticmethod
+    def _build_backbone(cfg: ConfigType, index: int) -> nn.Module:
+        """``MODELS.build(cfg)``, with one error naming the key when an ``mmpretrain.*`` type
+        cannot be imported for want of torchvision."""
+        try:
+            return MODELS.build(cfg)
+        except ModuleNotFoundError as exc:
+            if exc.name != 'torchvision':
+                raise
+            raise ModuleNotFoundError(
+                f'DualBackbone: `backbones[{index}].type`={cfg.get("type")!r} needs torchvision '
+                '(mmpretrain imports it), which is not installed: `PMTSEG_TORCHVISION=1 bash '
+                'tools/install.sh` installs the torch + torchvision pair of '
+                'requirements/torchvision.txt (docs/install.md)', name='torchvision') from exc
 
     @torch.no_grad()
     def _probe_channels(self, probe_size: int) -> List[List[int]]:
@@ -199,20 +246,52 @@ class DualBackbone(BaseModule):
         self.fusers = ModuleList(nn.Conv2d(t, o, 1) for t, o in zip(totals, out))
 
     def init_weights(self) -> None:
-        super().init_weights()
-        for backbone, pretrained, rgb_first in zip(self.backbones, self._pretrained,
-                                                   self.rgb_first):
-            if pretrained is None:
-                continue
-            ckpt = CheckpointLoader.load_checkpoint(pretrained['checkpoint'], map_location='cpu')
-            state = ckpt.get('state_dict', ckpt)
-            prefix = pretrained.get('prefix')
-            if prefix:
-                prefix = prefix if prefix.endswith('.') else prefix + '.'
-                state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            load_state_dict(backbone,
-                            adapt_input_channels(state, backbone.state_dict(), rgb_first),
-                            strict=False, logger='current')
+        """Initialise the backbones; each non-RGB group with pretrained RGB weights loads them,
+        through its own ``init_weights``, from a temporary copy of the checkpoint whose first
+        layer is adapted to the group's channels (:meth:`_adapted_checkpoint`)."""
+        pretrained = [(b, p, i) for i, (b, p) in enumerate(zip(self.backbones, self._pretrained))
+                      if p is not None]
+        if not pretrained:
+            super().init_weights()
+            return
+        with tempfile.TemporaryDirectory(prefix='pmtseg_adapted_') as tmp:
+            for backbone, init, i in pretrained:
+                backbone.init_cfg = ConfigDict(
+                    init, checkpoint=self._adapted_checkpoint(i, backbone, init, tmp))
+            try:
+                super().init_weights()
+            finally:
+                for backbone, init, _ in pretrained:
+                    backbone.init_cfg = ConfigDict(init)
+
+    def _adapted_checkpoint(self, index: int, backbone: nn.Module, init: dict,
+                            folder: str) -> str:
+        """Save ``init['checkpoint']`` with its RGB first layer adapted to group ``index``'s
+        channels into ``folder``; raise when no first layer of the checkpoint fits the backbone."""
+        channels = self.in_channels[index]
+        checkpoint = CheckpointLoader.load_checkpoint(init['checkpoint'], map_location='cpu')
+        state = checkpoint_state(checkpoint)
+        prefix = init.get('prefix') or ''
+        prefix = prefix if not prefix or prefix.endswith('.') else prefix + '.'
+        inside = {k: v for k, v in state.items() if k.startswith(prefix)}
+        adapted = adapt_input_channels(inside, backbone.state_dict(), self.rgb_first[index],
+                                       in_channels=channels)
+        if all(adapted[k] is v for k, v in inside.items()):
+            rgb = sorted({tuple(v.shape) for v in inside.values()
+                          if isinstance(v, Tensor) and v.dim() == 4 and v.shape[1] == 3})
+            wanted = sorted({tuple(v.shape) for v in backbone.state_dict().values()
+                             if v.dim() == 4 and v.shape[1] == channels})
+            raise ValueError(
+                f'DualBackbone: the pretrained first layer of `backbones[{index}].init_cfg`'
+                f'.checkpoint={init["checkpoint"]!r} cannot be adapted to `in_channels[{index}]`'
+                f'={channels}: its 4D weights of 3 input channels {rgb or "(none)"}'
+                f'{"" if not prefix else f" under prefix {prefix!r}"} match no '
+                f'{channels}-channel weight of the backbone by output channels and kernel '
+                f'{wanted}; give a checkpoint of this architecture, or init_cfg=None')
+        state.update(adapted)
+        path = osp.join(folder, f'backbone{index}.pth')
+        torch.save(checkpoint, path)
+        return path
 
     def forward_modalities(self, x: Tensor) -> Tuple[Tuple[Tensor, ...], ...]:
         """The multi-level features of each modality (before any fusion)."""
