@@ -54,6 +54,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'config\'s modalities.<name>.nodata; nan allowed); nodata pixels of any '
                         'modality are nodata in every output')
     parser.add_argument('--score-thr', type=float, default=0.5, help='minimum instance score')
+    parser.add_argument('--restart', action='store_true',
+                        help='discard the progress of an interrupted run (<out>/<scene>_progress) '
+                        'instead of resuming it')
     parser.add_argument('--device', default=None, help='cpu, cuda:0 ... (default: auto)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
@@ -138,12 +141,13 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
                              overlap=overlap, batch_size=args.batch_size,
                              block_size=args.block_size, missing=args.missing,
                              resample=args.resample, nodata=nodata, score_thr=args.score_thr,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, restart=args.restart)
         seconds = time.perf_counter() - start
         summary = dict(scene=name, rank=rank, height=result.height, width=result.width,
                        window=window, overlap=overlap, block_size=args.block_size,
                        windows_in_grid=result.windows_in_grid, windows_run=result.windows_run,
                        windows_nodata=result.windows_nodata,
+                       blocks_resumed=result.blocks_resumed,
                        seconds=round(seconds, 2),
                        windows_per_s=round(result.windows_run / seconds, 2),
                        instances=result.num_instances, peak_rss_mb=round(peak_rss_mb(), 1),

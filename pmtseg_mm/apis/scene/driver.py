@@ -16,6 +16,7 @@ from ...models.detectors import PMTSeg
 from ..inputs import ModalitySpec
 from .grid import WindowGrid
 from .instances import WindowInstance, join_instances, suppress_duplicates
+from .progress import SceneProgress, file_identity, model_digest
 from .reader import SceneReader
 from .writer import atomic_path, raster_profile, write_panoptic, instance_features
 
@@ -53,9 +54,10 @@ class SceneResult:
     panoptic: str
     geojson: str
     num_instances: int
-    windows_run: int
-    windows_nodata: int  # windows without a valid pixel, skipped
+    windows_run: int  # window reads run by this call
+    windows_nodata: int  # window reads without a valid pixel, skipped (over all runs)
     windows_in_grid: int
+    blocks_resumed: int  # blocks finished by an earlier, interrupted run
     height: int
     width: int
 
@@ -77,7 +79,8 @@ def infer_scene(model: torch.nn.Module,
                 min_area: int = 4,
                 join_iou: float = 0.5,
                 progress: bool = True,
-                gdal_cache_mb: int = 64) -> SceneResult:
+                gdal_cache_mb: int = 64,
+                restart: bool = False) -> SceneResult:
     """Segment one co-registered scene and write ``<out_prefix>_semantic.tif`` (uint8 class ids,
     255 = nodata), ``<out_prefix>_panoptic.tif`` (int32, mmdet encoding
     ``class + instance_id * INSTANCE_OFFSET``, ``len(classes)`` = void) - both tiled, deflate
@@ -110,6 +113,12 @@ def infer_scene(model: torch.nn.Module,
         join_iou: Mask IoU inside the shared region to join predictions of two windows.
         progress: Show a progress bar (windows).
         gdal_cache_mb: GDAL raster block cache in MB (GDAL's default is 5% of the RAM).
+        restart: Discard the progress of an interrupted run instead of resuming it.
+
+    Resuming: finished blocks are kept in ``<out_prefix>_progress/`` (:class:`SceneProgress`)
+    until the outputs are complete, so rerunning the same call after a kill continues with the
+    next unfinished block and writes the same outputs as an uninterrupted run; another model,
+    config, input file or option refuses to resume (``ValueError``) unless ``restart``.
     """
     if block_size < window:
         raise ValueError(f'block_size ({block_size}) must be >= window ({window})')
@@ -119,27 +128,48 @@ def infer_scene(model: torch.nn.Module,
                          f'({num_classes}) < 255')
     out = dict(semantic=f'{out_prefix}_semantic.tif', panoptic=f'{out_prefix}_panoptic.tif',
                geojson=f'{out_prefix}_instances.geojson')
+    fingerprint = dict(
+        model=model_digest(model), test_cfg=str(getattr(model, 'test_cfg', None)),
+        fusion_test_cfg=str(getattr(model.panoptic_fusion_head, 'test_cfg', None)),
+        modalities=dict(names=list(spec.names), channels=list(spec.channels),
+                        options=str(spec.options),
+                        fill={n: np.asarray(v).tolist()
+                              for n, v in (spec.fill_values or {}).items()}),
+        inputs={n: file_identity(p) for n, p in paths.items()},
+        options=dict(classes=list(classes), num_things=num_things, window=window,
+                     overlap=overlap, batch_size=batch_size, block_size=block_size,
+                     missing=sorted(missing), resample=resample,
+                     nodata={n: repr(float(v)) for n, v in (nodata or {}).items()},
+                     score_thr=score_thr, min_area=min_area, join_iou=join_iou))
     # GDAL's block cache defaults to 5% of the RAM: cap it so memory stays flat with scene size
     with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb), \
             SceneReader(paths, spec, missing, resample, nodata) as reader:
+        state = SceneProgress(f'{out_prefix}_progress', fingerprint, restart)
         grid = WindowGrid(reader.height, reader.width, window, overlap)
         blocks = [(by, bx, min(by + block_size, reader.height), min(bx + block_size, reader.width))
                   for by in range(0, reader.height, block_size)
                   for bx in range(0, reader.width, block_size)]
-        total = sum(len(grid.touching(*b)) for b in blocks)
-        bar = tqdm(total=total, desc=f'windows of {osp.basename(out_prefix)}', unit='win',
-                   disable=not progress, file=sys.stderr)
-        collected: List[WindowInstance] = []
-        skipped = 0
+        per_block = [len(grid.touching(*b)) for b in blocks]
+        bar = tqdm(total=sum(per_block), desc=f'windows of {osp.basename(out_prefix)}',
+                   unit='win', disable=not progress, file=sys.stderr,
+                   initial=sum(n for i, n in enumerate(per_block) if i in state.done))
+        run, resumed_blocks = 0, len(state.done)
+        for index, block in enumerate(blocks):
+            if index in state.done:
+                continue
+            labels, found, empty = _run_block(model, reader, grid, block, batch_size,
+                                              score_thr, min_area, bar)
+            state.save_block(index, labels, found, empty)
+            run += per_block[index] - empty
+        bar.close()
         tmp_sem = atomic_path(out['semantic'])
+        collected: List[WindowInstance] = []
         try:
             with rasterio.open(tmp_sem, 'w', **raster_profile(reader, 'uint8', 255)) as sem_out:
-                for block in blocks:
-                    found, empty = _run_block(model, reader, grid, block, sem_out, batch_size,
-                                              score_thr, min_area, bar)
+                for index, (by0, bx0, by1, bx1) in enumerate(blocks):
+                    labels, found = state.load_block(index)
+                    sem_out.write(labels[None], window=Window(bx0, by0, bx1 - bx0, by1 - by0))
                     collected += found
-                    skipped += empty
-            bar.close()
             instances = join_instances(collected, grid.weights, join_iou)
             del collected
             instances.sort(key=lambda i: -i.score)
@@ -156,17 +186,18 @@ def infer_scene(model: torch.nn.Module,
                            crs=dict(type='name', properties=dict(name=crs_name)),
                            features=list(instance_features(instances, reader, classes))), f)
         os.replace(tmp_json, out['geojson'])
-        windows_run = total - skipped
-        return SceneResult(num_instances=len(instances), windows_run=windows_run,
-                           windows_nodata=skipped, windows_in_grid=len(grid),
-                           height=reader.height, width=reader.width, **out)
+        state.remove()
+        return SceneResult(num_instances=len(instances), windows_run=run,
+                           windows_nodata=sum(state.done.values()), windows_in_grid=len(grid),
+                           blocks_resumed=resumed_blocks, height=reader.height,
+                           width=reader.width, **out)
 
 
 def _run_block(model, reader: SceneReader, grid: WindowGrid, block: Tuple[int, int, int, int],
-               sem_out, batch_size: int, score_thr: float, min_area: int,
-               bar) -> Tuple[List[WindowInstance], int]:
-    """Blend the windows touching ``block``, write its semantic labels (255 where no window
-    ran or a pixel is nodata), return the instances of the windows that start inside it (each
+               batch_size: int, score_thr: float, min_area: int,
+               bar) -> Tuple[np.ndarray, List[WindowInstance], int]:
+    """Blend the windows touching ``block``; return its semantic labels (255 where no window
+    ran or a pixel is nodata), the instances of the windows that start inside it (each
     window's instances are kept exactly once, masked to valid pixels) and the number of
     windows skipped for having no valid pixel."""
     by0, bx0, by1, bx1 = block
@@ -206,5 +237,4 @@ def _run_block(model, reader: SceneReader, grid: WindowGrid, block: Tuple[int, i
     else:
         labels = acc[(slice(None), ) + region].argmax(0).astype(np.uint8)
         labels[(wsum[region] <= 0) | ~valid_px[region]] = 255
-    sem_out.write(labels[None], window=Window(bx0, by0, bx1 - bx0, by1 - by0))
-    return instances, skipped
+    return labels, instances, skipped
