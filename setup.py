@@ -77,6 +77,9 @@ setup(
         'mm2023': read_requirements('mm2023.txt'),
         # panopticapi-lite (declares numpy<2) goes with --no-deps: requirements/onedl_nodeps.txt
         'onedl': read_requirements('onedl.txt'),
+        # torch 2.9.1 + torchvision 0.24.1 for the mmpretrain backbones (opt-in: on x86_64 a
+        # CUDA build that replaces a CPU torch; requirements/torchvision.txt says why)
+        'torchvision': read_requirements('torchvision.txt'),
         'tests': read_requirements('tests.txt'),
         'optional': read_requirements('optional.txt'),
     },

@@ -8,12 +8,25 @@
 #   PMTSEG_PYTHON=/path/to/python   use that interpreter's environment instead of the line's venv
 #   PMTSEG_WHEEL_DIR=DIR            where the built mmcv wheels are cached (default ~/.cache/pmtseg-mm/wheels)
 #   PMTSEG_TORCH=SPEC               torch to install when none is present (default torch==2.13.0, CPU)
+#   PMTSEG_TORCHVISION=1            also torchvision, which every `mmpretrain.*` backbone needs
+#                                   (ConvNeXt...): requirements/torchvision.txt, torch 2.9.1 +
+#                                   torchvision 0.24.1 (x86_64: a CUDA build, ~7 GB, replacing the
+#                                   CPU torch; that file says why). Default 0: no torchvision.
+# Every pip command after torch has the installed torch (and torchvision) as constraints, so no
+# dependency can make the resolver swap them for another build.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 wheel_dir="${PMTSEG_WHEEL_DIR:-$HOME/.cache/pmtseg-mm/wheels}"
 torch_spec="${PMTSEG_TORCH:-torch==2.13.0}"
 stack="${PMTSEG_STACK:-2023}"
+with_tv="${PMTSEG_TORCHVISION:-0}"
+case "$with_tv" in
+  0|1) ;;
+  *) echo "PMTSEG_TORCHVISION must be 0 (no torchvision, the default) or 1 (the torch +" \
+       "torchvision pair of requirements/torchvision.txt), not '$with_tv' (docs/install.md)" >&2
+     exit 2 ;;
+esac
 case "$stack" in
   2023) venv=.venv; line_req=requirements/mm2023.txt; numpy_pin='numpy<2'
         mmcv_dist=mmcv; mmcv_version=2.1.0; mmcv_wheel=mmcv-2.1.0-*.whl
@@ -38,30 +51,65 @@ pip() {
 }
 
 stamp="$("$py" -c 'import sys; print(sys.prefix)')/.pmtseg_mm_installed"
-req_hash="$stack-$(cat setup.py requirements/*.txt | sha256sum | cut -c1-16)"
+req_hash="$stack-tv$with_tv-$(cat setup.py requirements/*.txt | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$req_hash" ] && "$py" -c 'import pmtseg_mm' 2>/dev/null; then
   log "environment up to date ($py)"; exit 0
 fi
 
 pip install -q 'pip>=23' wheel ninja "$numpy_pin"
-if ! "$py" -c 'import torch' 2>/dev/null; then
+torch_version() { "$py" -c 'import torch; print(torch.__version__)' 2>/dev/null || true; }
+torch_before="$(torch_version)"
+if [ "$with_tv" = 1 ]; then
+  if ! "$py" -c 'import torchvision' 2>/dev/null; then
+    log "installing the torch + torchvision pair for $(uname -m) (requirements/torchvision.txt)"
+    pip install -q -r requirements/torchvision.txt
+    "$py" -c 'import torchvision' || { echo "torchvision does not import beside torch" \
+      "$(torch_version): see requirements/torchvision.txt" >&2; exit 1; }
+  fi
+elif [ -z "$torch_before" ]; then
   log "installing $torch_spec"
   pip install -q "$torch_spec"
 fi
-# an mmcv of this line with its ops already installed (e.g. a CUDA build of one's own) is kept
-if ! "$py" -c "import mmcv.ops, importlib.metadata as m; m.version('$mmcv_dist')" 2>/dev/null \
-    && ! ls "$wheel_dir"/$mmcv_wheel >/dev/null 2>&1; then
-  log "building $mmcv_dist $mmcv_version with ops from source into $wheel_dir (10-15 min on 2 cores, once)"
-  mkdir -p "$wheel_dir"
-  pip install -q "$build_setuptools"  # set back by requirements/runtime.txt below
+torch_now="$(torch_version)"
+pins="$(mktemp)"
+trap 'rm -f "$pins"' EXIT
+"$py" - > "$pins" <<'PY'
+import importlib.metadata as m
+for dist in ('torch', 'torchvision'):
+    try:
+        print(f'{dist}=={m.version(dist)}')
+    except m.PackageNotFoundError:
+        pass
+PY
+# mmcv's ops are compiled against one torch build: one cached wheel folder per torch version
+mmcv_cache="$wheel_dir/torch-$torch_now"
+# an mmcv of this line with its ops already installed (e.g. a CUDA build of one's own) is kept,
+# unless torch was replaced above
+keep_mmcv=0
+if [ "$torch_before" = "$torch_now" ] \
+    && "$py" -c "import mmcv.ops, importlib.metadata as m; m.version('$mmcv_dist')" 2>/dev/null; then
+  keep_mmcv=1
+fi
+if [ "$keep_mmcv" = 0 ] && ! ls "$mmcv_cache"/$mmcv_wheel >/dev/null 2>&1; then
+  log "building $mmcv_dist $mmcv_version with ops for torch $torch_now from source into" \
+    "$mmcv_cache (10-15 min on 2 cores, once)"
+  mkdir -p "$mmcv_cache"
+  pip install -q -c "$pins" "$build_setuptools"  # set back by requirements/runtime.txt below
+  # --no-cache-dir: pip's own wheel cache keys a built mmcv by its source, not by the torch it
+  # was compiled against, and would hand back a build for another torch
   MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-2}" \
-    pip wheel -q --no-build-isolation --no-deps "$mmcv_dist==$mmcv_version" -w "$wheel_dir"
+    pip wheel -q --no-cache-dir --no-build-isolation --no-deps "$mmcv_dist==$mmcv_version" \
+    -w "$mmcv_cache"
+fi
+if [ "$keep_mmcv" = 0 ] && [ -n "$torch_before" ] && [ "$torch_before" != "$torch_now" ]; then
+  log "torch $torch_before -> $torch_now: reinstalling $mmcv_dist built for it"
+  pip install -q --no-deps --force-reinstall "$mmcv_cache"/$mmcv_wheel
 fi
 log "installing $mmcv_dist (cached wheel), the $stack OpenMMLab line, test requirements, mim and pmtseg_mm"
-pip install -q --find-links "$wheel_dir" -r requirements/runtime.txt -r "$line_req" \
+pip install -q --find-links "$mmcv_cache" -c "$pins" -r requirements/runtime.txt -r "$line_req" \
   -r requirements/tests.txt -r requirements/optional.txt
 if [ "$stack" = onedl ]; then  # panopticapi-lite declares numpy<2 (onedl_nodeps.txt says why)
-  pip install -q --no-deps -r requirements/onedl_nodeps.txt
+  pip install -q --no-deps -c "$pins" -r requirements/onedl_nodeps.txt
 fi
 pip install -q --no-deps -r requirements/mim.txt  # openmim without openxlab (optional.txt says why)
 # PEP 660 editable install; setup.py links tools/ and configs/ into pmtseg_mm/.mim
