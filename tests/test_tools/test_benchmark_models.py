@@ -101,6 +101,8 @@ def test_pixel_decoder_replacement():
      '`no_such_key` is not in model.neck'),
     ([f'{M2F}@model.neck.max_kv_tokens=3'], '`neck` is not in model'),
     ([f'{PMTSEG}@+model.no_such_dict.x=3'], '`no_such_dict` is not in model'),
+    ([f'{PMTSEG}@model.backbone.backbones.1.type=mmdet.NoSuchBackbone'],
+     "`model.backbone.backbones.1.type`='mmdet.NoSuchBackbone' is not registered in its scope"),
 ])
 def test_bad_specs_give_one_error(argv, message):
     with pytest.raises(SystemExit, match=re.escape(message)):
@@ -116,3 +118,22 @@ def test_bad_options_give_one_error(argv, message, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args([PMTSEG, '--device', 'cpu'] + argv)
     assert message in capsys.readouterr().err
+
+
+def _torchvision_imports() -> bool:
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # noqa: BLE001 (absent, or a build that does not match the torch)
+        return False
+    return True
+
+
+@pytest.mark.skipif(_torchvision_imports(), reason='the error for a missing torchvision')
+def test_mmpretrain_backbone_without_torchvision_stops_before_measuring(capsys):
+    spec = f'{PMTSEG}@model.backbone.backbones.1.type=mmpretrain.ConvNeXt'
+    with pytest.raises(SystemExit, match=re.escape(
+            "`model.backbone.backbones.1.type`='mmpretrain.ConvNeXt' cannot be imported "
+            "(No module named 'torchvision'): PMTSEG_TORCHVISION=1 bash tools/install.sh")):
+        bench.main([spec, '--device', 'cpu'])
+    assert 'building the model' not in capsys.readouterr().err  # no worker was started
+

@@ -162,10 +162,34 @@ def replace_type(node: Any, base: type, new: str) -> int:
     return count
 
 
+def check_model_types(node: Any, spec: str, path: str = 'model') -> None:
+    """Raise one error naming the key of the first scoped ``type`` of a model config
+    (``'mmpretrain.ConvNeXt'``) that cannot be resolved, e.g. for want of torchvision, which
+    mmpretrain imports, before any worker process starts."""
+    if isinstance(node, dict):
+        name = node.get('type')
+        if isinstance(name, str) and '.' in name:
+            try:
+                found, reason = MODELS.get(name), 'is not registered in its scope'
+            except ImportError as exc:  # the scope's package fails to import
+                found, reason = None, f'cannot be imported ({exc})'
+            if found is None:
+                hint = (': PMTSEG_TORCHVISION=1 bash tools/install.sh installs torchvision '
+                        '(docs/install.md)' if 'torchvision' in reason else '')
+                raise BenchmarkError(f'{spec}: `{path}.type`={name!r} {reason}{hint}')
+        for key, value in node.items():
+            if key != 'init_cfg':
+                check_model_types(value, spec, f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            check_model_types(value, spec, f'{path}.{i}')
+
+
 def load_config(spec: str, pixel_decoder: Optional[str] = None) -> Tuple[str, Config]:
     """Config of a spec ``PATH[@KEY=VALUE,...]`` ready to build for benchmarking.
 
-    Applies the overrides (each key must exist), replaces every ``MSDeformAttnPixelDecoder``
+    Applies the overrides (each key must exist), checks that every scoped model ``type``
+    resolves (:func:`check_model_types`), replaces every ``MSDeformAttnPixelDecoder``
     (or subclass, e.g. ``FastMSDeformAttnPixelDecoder``) by ``pixel_decoder`` when given, drops pretrained weights, and switches mmdet's
     ``MaskFormerFusionHead`` to its subclass ``MultiTaskFusionHead`` (same panoptic and
     instance post-processing, plus semantic) so the baselines can predict all three tasks.
@@ -185,6 +209,7 @@ def load_config(spec: str, pixel_decoder: Optional[str] = None) -> Tuple[str, Co
         cfg.merge_from_dict({key: DictAction._parse_iterable(value)}, allow_list_keys=True)
     if pixel_decoder is not None:
         replace_type(cfg.model, MSDeformAttnPixelDecoder, pixel_decoder)
+    check_model_types(cfg.model, spec)
     model_type = cfg.model.type
     model_cls = model_type if isinstance(model_type, type) else MODELS.get(model_type)
     if model_cls is None or not issubclass(model_cls, MaskFormer):
