@@ -16,7 +16,7 @@ from mmengine.logging import print_log
 
 OPTION_KEYS = frozenset(
     {'bands', 'channels', 'nan_value', 'inf_value', 'dtype', 'value_range', 'on_mismatch',
-     'nodata'})
+     'nodata', 'rescale'})
 ON_MISMATCH = ('error', 'warn')
 FillType = Union[Dict[str, Union[float, Sequence[float]]], Sequence[Union[float, Sequence[float]]]]
 
@@ -82,6 +82,13 @@ def check_modality_options(name: str, opts: dict, prefix: str = '') -> dict:
             raise ValueError(f'{key}.value_range` must be (low, high) with low <= high, '
                              f'got {vr!r}')
         opts['value_range'] = (float(vr[0]), float(vr[1]))
+    if opts.get('rescale') is not None:
+        rs = opts['rescale']
+        if (not isinstance(rs, (list, tuple)) or len(rs) != 2
+                or not all(_is_number(v) for v in rs) or not rs[0] < rs[1]):
+            raise ValueError(f'{key}.rescale` must be (low, high) with low < high (stored values '
+                             f'mapped linearly to 0-255), got {rs!r}')
+        opts['rescale'] = (float(rs[0]), float(rs[1]))
     if opts.setdefault('on_mismatch', 'error') not in ON_MISMATCH:
         raise ValueError(f'{key}.on_mismatch` must be one of {ON_MISMATCH}, '
                          f'got {opts["on_mismatch"]!r}')
@@ -316,6 +323,9 @@ class ModalityLayout:
                             f'{" or ".join(opts["dtype"])}')
         if np.issubdtype(array.dtype, np.floating):
             array = self.clean(name, array, source, files)
+        if opts.get('rescale') is not None:
+            low, high = opts['rescale']
+            array = np.clip((array.astype(np.float32) - low) * (255.0 / (high - low)), 0, 255)
         value_range = opts.get('value_range')
         if value_range is not None:
             low, high = float(array.min()), float(array.max())
@@ -331,8 +341,14 @@ class ModalityLayout:
         array, problems = self.check_values(name, array, source, files)
         if problems and self.options[name]['on_mismatch'] == 'error':
             raise InvalidDataError(
-                f"{self.prefix}modality '{name}' {source} {problems[0]}; fix the data, the "
-                f"statistics, or set `modalities.{name}.on_mismatch='warn'`", files)
+                f"{self.prefix}modality '{name}' {source} {problems[0]}: the data do not match "
+                f"what the config declares for '{name}', whose mean/std "
+                '(`model.data_preprocessor`) would then misnormalise them. Either compute mean/std '
+                "for these files (the dataset converters write them to modality_stats.json) and "
+                f'declare their `modalities.{name}.dtype`/`value_range`, or keep the statistics '
+                f'and map the stored values onto them with `modalities.{name}.rescale=(low, '
+                f"high)` (low..high -> 0..255), or set `modalities.{name}.on_mismatch='warn'` to "
+                'load them anyway', files)
         if problems and name not in self._warned:
             self._warned.add(name)
             print_log(f"{self.prefix}modality '{name}' {source} {problems[0]} (warned once per "

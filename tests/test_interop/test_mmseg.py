@@ -133,7 +133,8 @@ def _batch(num: int = 2) -> dict:
         s = SegDataSample(gt_sem_seg=PixelData(data=torch.randint(0, 6, (1, SIZE, SIZE))))
         s.set_metainfo(dict(img_shape=(SIZE, SIZE), ori_shape=(SIZE, SIZE)))
         samples.append(s)
-    return dict(inputs=[torch.rand(4, SIZE, SIZE) * 255 for _ in range(num)],
+    scale = torch.tensor([255., 255., 255., 10.])[:, None, None]  # 8-bit optical, depth in m
+    return dict(inputs=[torch.rand(4, SIZE, SIZE) * scale for _ in range(num)],
                 data_samples=samples)
 
 

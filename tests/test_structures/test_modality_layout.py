@@ -87,9 +87,13 @@ def test_check_pixels_raises_or_warns_once_per_modality():
     strict = ModalityLayout({'depth': dict(value_range=(0, 10))}, prefix='reader: ')
     with pytest.raises(InvalidDataError) as err:
         strict.check_pixels('depth', bad, 'raster d.tif', ['d.tif'])
-    assert str(err.value) == ("reader: modality 'depth' raster d.tif has values in [20, 20] "
-                              'outside `modalities.depth.value_range` = [0.0, 10.0]; fix the '
-                              "data, the statistics, or set `modalities.depth.on_mismatch='warn'`")
+    assert str(err.value).startswith(
+        "reader: modality 'depth' raster d.tif has values in [20, 20] outside "
+        '`modalities.depth.value_range` = [0.0, 10.0]: the data do not match what the config '
+        "declares for 'depth'")
+    for remedy in ('modality_stats.json', '`modalities.depth.rescale=(low, high)`',
+                   "`modalities.depth.on_mismatch='warn'`"):
+        assert remedy in str(err.value)
     assert err.value.files == ('d.tif', )
     lenient = ModalityLayout({'depth': dict(value_range=(0, 10), on_mismatch='warn')})
     logger, records = MMLogger.get_current_instance(), []
@@ -105,6 +109,18 @@ def test_check_pixels_raises_or_warns_once_per_modality():
     warned = [r.getMessage() for r in records if 'value_range' in r.getMessage()]
     assert warned == ["modality 'depth' input array has values in [20, 20] outside "
                       '`modalities.depth.value_range` = [0.0, 10.0] (warned once per modality)']
+
+
+def test_rescale_maps_stored_values_onto_the_statistics_range():
+    """16-bit optical kept under 8-bit statistics: 0..4000 -> 0..255, clipped, then range-checked."""
+    lay = layout(optical=dict(dtype='uint16', rescale=(0, 4000), value_range=(0, 255)))
+    data = np.array([[[0], [1000], [4000], [6000]]], np.uint16)
+    out, problems = lay.check_values('optical', data, 'file o.tif')
+    assert problems == [] and out.dtype == np.float32
+    np.testing.assert_allclose(out[0, :, 0], [0.0, 63.75, 255.0, 255.0])
+    with pytest.raises(ValueError, match=r'`modalities.optical.rescale` must be \(low, high\) '
+                       r'with low < high'):
+        layout(optical=dict(rescale=(10, 10)))
 
 
 def test_bad_options_name_the_key():

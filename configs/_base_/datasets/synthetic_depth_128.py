@@ -13,7 +13,10 @@ num_classes = num_things_classes + num_stuff_classes
 class_names = ('building', 'tree', 'car', 'road', 'grass', 'water')  # = SYNTHETIC_METAINFO
 
 # channel order of the stacked image: optical (BGR, as decoded) then depth (metres)
-modalities = {'optical': dict(channels=3), aux_modality: dict(channels=1)}
+# the stored dtypes the statistics below are for: other data stop with one error that names
+# the file and the remedies (LoadMultiModalImages `dtype`, `rescale`)
+modalities = {'optical': dict(channels=3, dtype='uint8'),
+              aux_modality: dict(channels=1, dtype='float32')}
 modality_suffixes = {'optical': '.png', aux_modality: '.tif'}
 # per-modality statistics: optical RGB as in mmdet (ImageNet); depth from
 # data/synthetic_depth/modality_stats.json (400 train images, seed 0)

@@ -1,7 +1,7 @@
 # The synthetic dataset with the optical modality only (for the optical-only baseline). The depth
 # folders stay in the dataset; only the optical modality is loaded.
 _base_ = './synthetic_depth_128.py'
-modalities = dict(optical=dict(channels=3))
+modalities = dict(optical=dict(channels=3, dtype='uint8'))
 modality_channels = (3, )
 modality_mean = [[123.675, 116.28, 103.53]]
 modality_std = [[58.395, 57.12, 57.375]]

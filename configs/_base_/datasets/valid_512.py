@@ -19,7 +19,10 @@ class_names = ('tree', 'sign', 'small vehicle', 'large vehicle', 'building', 'an
                'harbor')
 
 # channel order of the stacked image: optical (BGR, as decoded from the 8-bit PNG) then depth (m)
-modalities = {'optical': dict(channels=3), aux_modality: dict(channels=1)}
+# the stored dtypes the statistics below are for: other data stop with one error that names
+# the file and the remedies (LoadMultiModalImages `dtype`, `rescale`)
+modalities = {'optical': dict(channels=3, dtype='uint8'),
+              aux_modality: dict(channels=1, dtype='float32')}
 modality_suffixes = {'optical': '.png', aux_modality: '.tif'}
 modality_channels = (3, 1)
 # Per-band mean/std of the train split, optical in RGB order, from data/valid/modality_stats.json

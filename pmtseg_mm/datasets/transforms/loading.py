@@ -166,6 +166,8 @@ class LoadMultiModalImages(BaseTransform):
             - ``value_range``: ``(low, high)`` every pixel must lie in (after the replacements);
             - ``on_mismatch``: ``'error'`` (default) or ``'warn'`` (warn once per modality,
               naming the file) when ``dtype``/``value_range`` do not match;
+            - ``rescale``: ``(low, high)``: stored values mapped linearly to 0..255 (clipped)
+              before the range check, e.g. 16-bit data under 8-bit statistics;
             - ``nodata``: the value of pixels without data in files that declare none (a
               GeoTIFF's own is used otherwise); honoured by whole-scene inference only so far
               (a warning says so here).

@@ -29,6 +29,11 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
         warn_abs_above (float, optional): Warn once when a normalised input exceeds this
             magnitude (e.g. 16-bit images under 8-bit statistics reach thousands). None
             disables the warning. Defaults to 100.
+        max_median_std (float, optional): Refuse a sample whose median in a modality (over its
+            channels and unpadded pixels) lies more than this many std from the modality's
+            mean, naming the file: data of another kind than the statistics describe, e.g. an
+            absolute DSM (~150 m above sea level) under the statistics of a normalised DSM
+            (heights above ground). Needs ``mean``/``std``; None disables it. Defaults to 5.
         **kwargs: Other :class:`DetDataPreprocessor` arguments (pad_size_divisor, pad_mask,
             pad_seg, seg_pad_value, batch_augments, ...).
     """
@@ -40,6 +45,7 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
                  bgr_to_rgb: Union[bool, Sequence[bool]] = False,
                  check_finite: bool = True,
                  warn_abs_above: Optional[float] = 100.,
+                 max_median_std: Optional[float] = 5.,
                  **kwargs) -> None:
         if kwargs.pop('rgb_to_bgr', False):
             raise ValueError('MultiModalDataPreprocessor: use `bgr_to_rgb` per modality instead of '
@@ -72,6 +78,10 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
             group = list(range(group.start, group.stop))
             order += group[::-1] if flip else group
         self._channel_order = order if order != sorted(order) else None
+        if max_median_std is not None and not max_median_std > 0:
+            raise ValueError('MultiModalDataPreprocessor: `max_median_std` must be > 0 or None, '
+                             f'got {max_median_std!r}')
+        self.max_median_std = max_median_std if mean is not None else None
         if warn_abs_above is not None and not warn_abs_above > 0:
             raise ValueError('MultiModalDataPreprocessor: `warn_abs_above` must be > 0 or None, '
                              f'got {warn_abs_above!r}')
@@ -138,6 +148,8 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
                     + '; '.join(bad) + '. Fix the files or map the values with '
                     'LoadMultiModalImages `modalities.<name>.nan_value`/`inf_value`; check that '
                     '`std` has no tiny values')
+        if self.max_median_std is not None and inputs.numel():
+            self._check_medians(inputs, data_samples)
         if self.warn_abs_above is not None and not self._warned_range and inputs.numel():
             for group, sl in self._groups():
                 peak = float(inputs[:, sl].detach().abs().max())
@@ -152,6 +164,26 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
                         'statistics); set `dtype`/`value_range` in LoadMultiModalImages to stop on '
                         'such files. Warned once.', logger='current', level=30)
                     break
+
+    def _check_medians(self, inputs: torch.Tensor, data_samples) -> None:
+        """Refuse samples whose per-modality median is beyond ``max_median_std`` (normalised
+        values are in std units from the mean)."""
+        for index in range(inputs.shape[0]):
+            h, w = (data_samples[index].img_shape if data_samples else inputs.shape[-2:])
+            for group, sl in self._groups():
+                median = float(inputs[index, sl, :h, :w].detach().median())
+                if abs(median) > self.max_median_std:
+                    raise ValueError(
+                        f'MultiModalDataPreprocessor: the median of '
+                        f'{self._describe(data_samples, index, group)} lies {median:+.3g} std from '
+                        f'the mean of this modality\'s statistics (`max_median_std`='
+                        f'{self.max_median_std:g}): these are not the data the statistics '
+                        'describe. An absolute DSM (heights above sea level) fed to a model of '
+                        'heights above ground needs a normalised DSM first: nDSM = DSM - DTM (a '
+                        'terrain model, e.g. from GDAL/WhiteboxTools ground filtering, or a '
+                        'per-tile low percentile of the DSM as a rough DTM). Otherwise compute '
+                        'mean/std for these data (modality_stats.json of the converters) or '
+                        'raise `model.data_preprocessor.max_median_std`')
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = dict(data, inputs=self._reorder(data['inputs']))

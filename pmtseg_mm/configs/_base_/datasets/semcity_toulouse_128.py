@@ -16,7 +16,10 @@ num_stuff_classes = 6
 num_classes = num_things_classes + num_stuff_classes
 class_names = ('building', 'impervious surface', 'pervious surface', 'high vegetation', 'car',
                'water', 'sport venues')
-modalities = {'optical': dict(channels=3), aux_modality: dict(channels=1)}
+# the stored dtypes the statistics below are for: other data stop with one error that names
+# the file and the remedies (LoadMultiModalImages `dtype`, `rescale`)
+modalities = {'optical': dict(channels=3, dtype='uint8'),
+              aux_modality: dict(channels=1, dtype='uint8')}
 modality_suffixes = {'optical': '.png', aux_modality: '.png'}
 modality_channels = (3, 1)
 # placeholders (ImageNet RGB; mid-range NIR): paste yours from modality_stats.json

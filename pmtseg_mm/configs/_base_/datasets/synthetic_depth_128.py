@@ -15,7 +15,10 @@ num_things_classes = 3
 num_stuff_classes = 3
 num_classes = num_things_classes + num_stuff_classes
 class_names = ('building', 'tree', 'car', 'road', 'grass', 'water')  # = SYNTHETIC_METAINFO
-modalities = {'optical': dict(channels=3), aux_modality: dict(channels=1)}
+# the stored dtypes the statistics below are for: other data stop with one error that names
+# the file and the remedies (LoadMultiModalImages `dtype`, `rescale`)
+modalities = {'optical': dict(channels=3, dtype='uint8'),
+              aux_modality: dict(channels=1, dtype='float32')}
 modality_suffixes = {'optical': '.png', aux_modality: '.tif'}
 modality_channels = (3, 1)
 modality_mean = [[123.675, 116.28, 103.53], [1.0171]]

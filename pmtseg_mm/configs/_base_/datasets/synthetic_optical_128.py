@@ -6,7 +6,7 @@ from mmengine.config import read_base
 with read_base():
     from .synthetic_depth_128 import *  # noqa: F401,F403
 
-modalities = dict(optical=dict(channels=3))
+modalities = dict(optical=dict(channels=3, dtype='uint8'))
 modality_channels = (3, )
 modality_mean = [[123.675, 116.28, 103.53]]
 modality_std = [[58.395, 57.12, 57.375]]

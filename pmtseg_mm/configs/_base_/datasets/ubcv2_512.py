@@ -17,7 +17,10 @@ num_classes = num_things_classes + num_stuff_classes
 class_names = ('flat_roof', 'gable_roof', 'gambrel_roof', 'row_roof', 'multiple_eave_roof',
                'hipped_roof_v1', 'hipped_roof_v2', 'mansard_roof', 'pyramid_roof', 'arched_roof',
                'revolved', 'other', 'background')
-modalities = {'optical': dict(channels=3), aux_modality: dict(channels=1)}
+# the stored dtypes the statistics below are for: other data stop with one error that names
+# the file and the remedies (LoadMultiModalImages `dtype`, `rescale`)
+modalities = {'optical': dict(channels=3, dtype='uint8'),
+              aux_modality: dict(channels=1, dtype='float32')}
 modality_suffixes = {'optical': '.png', aux_modality: '.tif'}
 modality_channels = (3, 1)
 # placeholders (ImageNet RGB; SAR as 8-bit mid-range): paste yours from modality_stats.json

@@ -20,7 +20,10 @@ class_names = ('tree', 'sign', 'small vehicle', 'large vehicle', 'building', 'an
                'lamp', 'high obstacle', 'ship', 'plane', 'plant', 'road', 'pavement', 'land',
                'water', 'pool', 'ice', 'stone', 'pier rubble', 'bridge', 'fence', 'tunnel',
                'harbor')
-modalities = {'optical': dict(channels=3), aux_modality: dict(channels=1)}
+# the stored dtypes the statistics below are for: other data stop with one error that names
+# the file and the remedies (LoadMultiModalImages `dtype`, `rescale`)
+modalities = {'optical': dict(channels=3, dtype='uint8'),
+              aux_modality: dict(channels=1, dtype='float32')}
 modality_suffixes = {'optical': '.png', aux_modality: '.tif'}
 modality_channels = (3, 1)
 # placeholders (ImageNet RGB; depth around the 20/50/100 m flight altitudes): paste yours from
