@@ -72,6 +72,8 @@ def test_scene_outputs_are_georeferenced(inferencer, tmp_path):
             assert out.crs == src.crs and out.transform == src.transform
             assert (out.width, out.height) == (src.width, src.height)
             assert out.profile['tiled'] and out.compression.name == 'deflate'
+            assert out.block_shapes == [(256, 256)] and out.overviews(1) == [2, 4, 8]  # COG
+            assert out.tags(ns='IMAGE_STRUCTURE').get('LAYOUT') == 'COG'
         semantic = sem.read(1)
         panoptic = pan.read(1)
         bounds = src.bounds

@@ -18,7 +18,7 @@ from .grid import WindowGrid
 from .instances import WindowInstance, join_instances, suppress_duplicates
 from .progress import SceneProgress, file_identity, model_digest
 from .reader import SceneReader
-from .writer import atomic_path, raster_profile, write_panoptic, instance_features
+from .writer import atomic_path, instance_features, raster_profile, to_cog, write_panoptic
 
 try:  # see reader.py
     import rasterio
@@ -83,8 +83,9 @@ def infer_scene(model: torch.nn.Module,
                 restart: bool = False) -> SceneResult:
     """Segment one co-registered scene and write ``<out_prefix>_semantic.tif`` (uint8 class ids,
     255 = nodata), ``<out_prefix>_panoptic.tif`` (int32, mmdet encoding
-    ``class + instance_id * INSTANCE_OFFSET``, ``len(classes)`` = void) - both tiled, deflate
-    compressed, with the source CRS and geotransform - and ``<out_prefix>_instances.geojson``
+    ``class + instance_id * INSTANCE_OFFSET``, ``len(classes)`` = void) - both Cloud-Optimized
+    GeoTIFFs (256-px tiles, deflate, nearest-neighbour overviews) with the source CRS and
+    geotransform - and ``<out_prefix>_instances.geojson``
     (the things as polygons in the source CRS).
 
     Nodata: a pixel is valid only where no given modality is nodata (see :class:`SceneReader`).
@@ -175,7 +176,7 @@ def infer_scene(model: torch.nn.Module,
             instances.sort(key=lambda i: -i.score)
             write_panoptic(reader, blocks, tmp_sem, out['panoptic'], instances, num_things,
                            num_classes)
-            os.replace(tmp_sem, out['semantic'])
+            to_cog(tmp_sem, out['semantic'])
         finally:
             if osp.exists(tmp_sem):
                 os.remove(tmp_sem)

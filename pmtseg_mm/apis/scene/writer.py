@@ -12,10 +12,25 @@ from .reader import SceneReader
 
 try:  # see reader.py
     import rasterio
+    import rasterio.shutil
     from rasterio import features as rio_features
     from rasterio.windows import Window
 except ImportError:  # pragma: no cover
     rasterio = None
+
+
+def to_cog(src_path: str, out_path: str) -> None:
+    """Copy a tiled GeoTIFF to ``out_path`` as a Cloud-Optimized GeoTIFF (GDAL's COG driver:
+    256-px tiles, deflate, overviews by nearest neighbour so class ids stay class ids), written
+    to a temporary name and renamed."""
+    tmp = atomic_path(out_path) + '.cog'
+    try:
+        rasterio.shutil.copy(src_path, tmp, driver='COG', COMPRESS='DEFLATE', BLOCKSIZE=256,
+                             OVERVIEW_RESAMPLING='NEAREST', BIGTIFF='IF_SAFER')
+        os.replace(tmp, out_path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
 
 
 def raster_profile(reader: SceneReader, dtype: str, nodata) -> dict:
@@ -64,8 +79,9 @@ def instance_features(instances: Sequence[SceneInstance], reader: SceneReader,
 def write_panoptic(reader: SceneReader, blocks, sem_path: str, out_path: str,
                    instances: Sequence[SceneInstance], num_things: int,
                    num_classes: int) -> None:
-    """Panoptic raster by blocks: stuff from the semantic raster, things from the joined
-    instances (higher scores on top); thing-class pixels without an instance are void."""
+    """Panoptic raster by blocks (then as a COG): stuff from the semantic raster, things from
+    the joined instances (higher scores on top); thing-class pixels without an instance and
+    nodata pixels are void."""
     if (len(instances) + 1) * INSTANCE_OFFSET + num_classes >= 2**31:
         raise ValueError(f'{len(instances)} instances do not fit the int32 panoptic encoding')
     tmp = atomic_path(out_path)
@@ -87,7 +103,7 @@ def write_panoptic(reader: SceneReader, blocks, sem_path: str, out_path: str,
                                                                        inter[3] - bx0))
                     pan[sl][m] = inst.label + index * INSTANCE_OFFSET
                 pan_out.write(pan[None], window=win)
-        os.replace(tmp, out_path)
+        to_cog(tmp, out_path)
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
