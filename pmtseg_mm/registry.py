@@ -9,13 +9,13 @@ from typing import Dict, Tuple, Type
 from mmseg.registry import MODELS as MMSEG_MODELS
 from mmseg.registry import TRANSFORMS as MMSEG_TRANSFORMS
 
-from .datasets.transforms import LoadMultiModalImages, ModalityTransform
+from .datasets.transforms import LoadMultiModalImages, ModalityTransform, VoidNodata
 from .models.backbones import DualBackbone
 from .models.data_preprocessors import MultiModalDataPreprocessor
 from .models.losses import TMAALoss
 
 SHARED_WITH_MMSEG: Dict[str, Tuple[Type, ...]] = {
-    'TRANSFORMS': (LoadMultiModalImages, ModalityTransform),
+    'TRANSFORMS': (LoadMultiModalImages, ModalityTransform, VoidNodata),
     'MODELS': (MultiModalDataPreprocessor, DualBackbone, TMAALoss),
 }
 

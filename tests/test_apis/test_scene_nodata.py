@@ -156,28 +156,3 @@ def test_resample_keeps_nodata_out_of_the_interpolation(stubbed, tmp_path):
     np.testing.assert_allclose(depth[valid], 5.0, atol=1e-4)  # no -9999 mixed into valid pixels
     assert not valid[:, 32:48].any() and valid[:, :28].all() and valid[:, 52:].all()
 
-
-def test_loader_says_nodata_is_not_used_in_training(tmp_path):
-    """Until training voids nodata targets, a `nodata` option there is not silently ignored."""
-    import logging
-
-    from mmengine.logging import MMLogger
-
-    from pmtseg_mm.datasets.transforms import LoadMultiModalImages
-    optical = write(tmp_path / 'o.tif', np.full((3, 8, 8), 9, np.uint8))
-    dsm = write(tmp_path / 'd.tif', np.full((1, 8, 8), -9999, np.float32))
-    loader = LoadMultiModalImages(modalities=dict(optical={}, depth=dict(nodata=-9999)))
-    logger, records = MMLogger.get_current_instance(), []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger.addHandler(handler)
-    try:
-        for _ in range(2):
-            out = loader(dict(modality_paths=dict(optical=optical, depth=dsm)))
-    finally:
-        logger.removeHandler(handler)
-    assert (out['img'][..., 3] == -9999).all()  # read as data
-    warned = [r.getMessage() for r in records if 'nodata' in r.getMessage()]
-    assert warned == ["LoadMultiModalImages: `nodata` of ['depth'] is used by whole-scene "
-                      'inference only; here (training, evaluation, one-image inference) those '
-                      'pixels are read as data']

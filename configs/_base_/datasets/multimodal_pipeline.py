@@ -45,6 +45,7 @@ train_pipeline = [
     dict(type='LoadMultiModalImages', modalities=modalities, backend_args=backend_args),
     dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),
+    dict(type='VoidNodata'),  # targets void where a modality is `nodata` (no-op without)
     dict(type='ModalityTransform', modality='optical',
          transforms=[dict(type='PhotoMetricDistortion')]),
     dict(type='RandomFlip', prob=0.5),
@@ -60,6 +61,7 @@ test_pipeline = [
     dict(type='Resize', scale=image_size, keep_ratio=True),
     dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),
+    dict(type='VoidNodata'),  # targets void where a modality is `nodata` (no-op without)
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'modalities',
                     'modality_channels', 'modality_paths')),

@@ -5,8 +5,7 @@ count, non-finite pixels (NaN, ±Inf), the expected dtype / value range of each 
 GeoTIFFs, that all modalities of a sample share CRS, geotransform and size.
 """
 import io
-import logging
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -14,7 +13,6 @@ import tifffile
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmengine.fileio import get
-from mmengine.logging import print_log
 
 from pmtseg_mm.structures import InvalidDataError, ModalityLayout, transforms_match
 
@@ -168,9 +166,11 @@ class LoadMultiModalImages(BaseTransform):
               naming the file) when ``dtype``/``value_range`` do not match;
             - ``rescale``: ``(low, high)``: stored values mapped linearly to 0..255 (clipped)
               before the range check, e.g. 16-bit data under 8-bit statistics;
-            - ``nodata``: the value of pixels without data in files that declare none (a
-              GeoTIFF's own is used otherwise); honoured by whole-scene inference only so far
-              (a warning says so here).
+            - ``nodata``: the value of pixels without data (whole-scene inference also reads a
+              GeoTIFF's own). A pixel is valid only where no modality is nodata; the checks
+              look at valid pixels, nodata pixels are set to 0 in every modality and their
+              mask is ``results['nodata_mask']``, which
+              :class:`VoidNodata` (after the annotations are loaded) turns into void targets.
         to_float32 (bool): Convert the stack to float32. Defaults to True.
         check_georef (bool): Refuse samples whose GeoTIFF modalities disagree in CRS,
             geotransform or size. Files without georeferencing (PNG, plain TIFF) are not
@@ -188,7 +188,6 @@ class LoadMultiModalImages(BaseTransform):
         self.to_float32 = to_float32
         self.check_georef = check_georef
         self.backend_args = backend_args
-        self._nodata_warned = False
 
     def _load_one(self, name: str, path: str) -> Tuple[np.ndarray, Optional[GeoRef]]:
         try:
@@ -199,16 +198,9 @@ class LoadMultiModalImages(BaseTransform):
         except ValueError as err:
             raise InvalidDataError(f"LoadMultiModalImages: modality '{name}': {err}",
                                    [path]) from None
-        array = self.layout.select_bands(name, array, path, [path])
-        return self.layout.check_pixels(name, array, f'file {path}', [path]), georef
+        return self.layout.select_bands(name, array, path, [path]), georef
 
     def transform(self, results: dict) -> dict:
-        with_nodata = [n for n, o in self.modalities.items() if o.get('nodata') is not None]
-        if with_nodata and not self._nodata_warned:
-            self._nodata_warned = True
-            print_log(f'LoadMultiModalImages: `nodata` of {with_nodata} is used by whole-scene '
-                      'inference only; here (training, evaluation, one-image inference) those '
-                      'pixels are read as data', logger='current', level=logging.WARNING)
         paths = results.get('modality_paths')
         if not isinstance(paths, dict):
             raise KeyError('LoadMultiModalImages needs `modality_paths` (dict name -> file) in the '
@@ -217,7 +209,7 @@ class LoadMultiModalImages(BaseTransform):
         if missing:
             raise KeyError(f'LoadMultiModalImages: sample {results.get("img_path")} has no path for '
                            f'modalities {missing}; it has {list(paths)}')
-        arrays: List[np.ndarray] = []
+        arrays: Dict[str, np.ndarray] = {}
         first: Optional[Tuple[str, Tuple[int, int]]] = None
         geo_first: Optional[Tuple[str, GeoRef]] = None
         for name in self.modalities:
@@ -241,7 +233,17 @@ class LoadMultiModalImages(BaseTransform):
                         'geotransform and size (resample them onto one grid, or set '
                         '`check_georef=False` if the tags are wrong)',
                         [geo_first[0], paths[name]])
-            arrays.append(array.astype(np.float32) if self.to_float32 else array)
+            arrays[name] = array
+        nodata = {n: o['nodata'] for n, o in self.modalities.items() if o.get('nodata') is not None}
+        if nodata:  # checks on valid pixels only; nodata pixels filled, their targets void
+            arrays, valid = self.layout.check_valid(
+                arrays, nodata, {n: f'file {paths[n]}' for n in arrays},
+                {n: [paths[n]] for n in arrays})
+            results['nodata_mask'] = ~valid
+        else:
+            arrays = {n: self.layout.check_pixels(n, a, f'file {paths[n]}', [paths[n]])
+                      for n, a in arrays.items()}
+        arrays = [a.astype(np.float32) if self.to_float32 else a for a in arrays.values()]
         img = np.concatenate(arrays, axis=2)
         results['img'] = img
         results['img_shape'] = img.shape[:2]

@@ -15,7 +15,7 @@ from mmdet.models.data_preprocessors import BatchFixedSizePad
 from mmengine.config import read_base
 from mmengine.dataset.sampler import DefaultSampler, InfiniteSampler
 
-from pmtseg_mm.datasets.transforms import LoadMultiModalImages, ModalityTransform
+from pmtseg_mm.datasets.transforms import LoadMultiModalImages, ModalityTransform, VoidNodata
 
 with read_base():
     from .multitask_evaluator import *  # noqa: F401,F403
@@ -44,6 +44,7 @@ train_pipeline = [
     dict(type=LoadMultiModalImages, modalities=modalities, backend_args=backend_args),
     dict(type=LoadPanopticAnnotations, with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),
+    dict(type=VoidNodata),  # targets void where a modality is `nodata` (no-op without)
     dict(type=ModalityTransform, modality='optical', transforms=[dict(type=PhotoMetricDistortion)]),
     dict(type=RandomFlip, prob=0.5),
     dict(type=RandomResize, scale=image_size, ratio_range=lsj_ratio_range, resize_type=Resize,
@@ -58,6 +59,7 @@ test_pipeline = [
     dict(type=Resize, scale=image_size, keep_ratio=True),
     dict(type=LoadPanopticAnnotations, with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),
+    dict(type=VoidNodata),  # targets void where a modality is `nodata` (no-op without)
     dict(type=PackDetInputs,
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'modalities',
                     'modality_channels', 'modality_paths')),
