@@ -54,6 +54,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'config\'s modalities.<name>.nodata; nan allowed); nodata pixels of any '
                         'modality are nodata in every output')
     parser.add_argument('--score-thr', type=float, default=0.5, help='minimum instance score')
+    parser.add_argument('--gpkg', action='store_true',
+                        help='also write the instances as a GeoPackage (<scene>_instances.gpkg)')
     parser.add_argument('--restart', action='store_true',
                         help='discard the progress of an interrupted run (<out>/<scene>_progress) '
                         'instead of resuming it')
@@ -141,7 +143,8 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
                              overlap=overlap, batch_size=args.batch_size,
                              block_size=args.block_size, missing=args.missing,
                              resample=args.resample, nodata=nodata, score_thr=args.score_thr,
-                             progress=not args.no_progress, restart=args.restart)
+                             progress=not args.no_progress, restart=args.restart,
+                             geopackage=args.gpkg)
         seconds = time.perf_counter() - start
         summary = dict(scene=name, rank=rank, height=result.height, width=result.width,
                        window=window, overlap=overlap, block_size=args.block_size,
@@ -152,7 +155,7 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
                        windows_per_s=round(result.windows_run / seconds, 2),
                        instances=result.num_instances, peak_rss_mb=round(peak_rss_mb(), 1),
                        semantic=result.semantic, panoptic=result.panoptic,
-                       geojson=result.geojson)
+                       geojson=result.geojson, geopackage=result.geopackage)
         with open(osp.join(args.out_dir, f'{name}_summary.json'), 'w') as f:
             json.dump(summary, f, indent=1)
         print(json.dumps(summary), file=sys.stderr)

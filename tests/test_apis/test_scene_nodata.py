@@ -156,3 +156,25 @@ def test_resample_keeps_nodata_out_of_the_interpolation(stubbed, tmp_path):
     np.testing.assert_allclose(depth[valid], 5.0, atol=1e-4)  # no -9999 mixed into valid pixels
     assert not valid[:, 32:48].any() and valid[:, :28].all() and valid[:, 52:].all()
 
+
+
+def test_geopackage_holds_the_geojson_instances(stubbed, tmp_path):
+    import fiona
+    paths, _ = scene(tmp_path, optical_hole=(0, 0, 100, 120))
+    result = infer_scene(stubbed.model, stubbed.spec, paths, str(tmp_path / 's'),
+                         stubbed.dataset_meta['classes'], 3, window=WINDOW, overlap=OVERLAP,
+                         block_size=128, progress=False, geopackage=True)
+    with open(result.geojson) as f:
+        expected = json.load(f)['features']
+    with fiona.open(result.geopackage, layer='instances') as layer:
+        assert layer.crs.to_epsg() == 32631 and layer.schema['geometry'] == 'MultiPolygon'
+        got = list(layer)
+    assert len(got) == len(expected) == result.num_instances > 0
+    for feature, want in zip(got, expected):
+        assert dict(feature['properties']) == want['properties']
+        coords = want['geometry']['coordinates']
+        if want['geometry']['type'] == 'Polygon':
+            coords = [coords]
+        got_coords = [[[tuple(p) for p in ring] for ring in poly]
+                      for poly in feature['geometry']['coordinates']]
+        assert got_coords == [[[tuple(p) for p in ring] for ring in poly] for poly in coords]

@@ -18,7 +18,8 @@ from .grid import WindowGrid
 from .instances import WindowInstance, join_instances, suppress_duplicates
 from .progress import SceneProgress, file_identity, model_digest
 from .reader import SceneReader
-from .writer import atomic_path, instance_features, raster_profile, to_cog, write_panoptic
+from .writer import (atomic_path, instance_features, raster_profile, to_cog, write_geopackage,
+                     write_panoptic)
 
 try:  # see reader.py
     import rasterio
@@ -53,6 +54,7 @@ class SceneResult:
     semantic: str
     panoptic: str
     geojson: str
+    geopackage: Optional[str]
     num_instances: int
     windows_run: int  # window reads run by this call
     windows_nodata: int  # window reads without a valid pixel, skipped (over all runs)
@@ -80,7 +82,8 @@ def infer_scene(model: torch.nn.Module,
                 join_iou: float = 0.5,
                 progress: bool = True,
                 gdal_cache_mb: int = 64,
-                restart: bool = False) -> SceneResult:
+                restart: bool = False,
+                geopackage: bool = False) -> SceneResult:
     """Segment one co-registered scene and write ``<out_prefix>_semantic.tif`` (uint8 class ids,
     255 = nodata), ``<out_prefix>_panoptic.tif`` (int32, mmdet encoding
     ``class + instance_id * INSTANCE_OFFSET``, ``len(classes)`` = void) - both Cloud-Optimized
@@ -115,6 +118,8 @@ def infer_scene(model: torch.nn.Module,
         progress: Show a progress bar (windows).
         gdal_cache_mb: GDAL raster block cache in MB (GDAL's default is 5% of the RAM).
         restart: Discard the progress of an interrupted run instead of resuming it.
+        geopackage: Also write the instances to ``<out_prefix>_instances.gpkg`` (a GeoPackage
+            opens faster than GeoJSON in QGIS for many instances and is spatially indexed).
 
     Resuming: finished blocks are kept in ``<out_prefix>_progress/`` (:class:`SceneProgress`)
     until the outputs are complete, so rerunning the same call after a kill continues with the
@@ -187,6 +192,11 @@ def infer_scene(model: torch.nn.Module,
                            crs=dict(type='name', properties=dict(name=crs_name)),
                            features=list(instance_features(instances, reader, classes))), f)
         os.replace(tmp_json, out['geojson'])
+        out['geopackage'] = None
+        if geopackage:
+            out['geopackage'] = f'{out_prefix}_instances.gpkg'
+            write_geopackage(instance_features(instances, reader, classes), reader.crs,
+                             out['geopackage'])
         state.remove()
         return SceneResult(num_instances=len(instances), windows_run=run,
                            windows_nodata=sum(state.done.values()), windows_in_grid=len(grid),

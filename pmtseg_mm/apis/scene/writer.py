@@ -1,5 +1,5 @@
-"""Georeferenced outputs of a scene: tiled, compressed rasters written atomically, and the
-joined instances as GeoJSON polygons."""
+"""Georeferenced outputs of a scene: Cloud-Optimized GeoTIFFs written atomically, and the joined
+instances as GeoJSON (and GeoPackage) polygons."""
 import os
 import os.path as osp
 from typing import Iterator, Sequence
@@ -74,6 +74,35 @@ def instance_features(instances: Sequence[SceneInstance], reader: SceneReader,
             score=round(inst.score, 4), area_px=inst.area,
             area_m2=round(inst.area * pixel_area, 3) if metres else None,
             windows=inst.members))
+
+
+GPKG_SCHEMA = dict(geometry='MultiPolygon', properties=dict(
+    id='int', label='int', **{'class': 'str'}, score='float', area_px='int', area_m2='float',
+    windows='int'))
+
+
+def write_geopackage(features: Iterator[dict], crs, out_path: str) -> int:
+    """Write instance features (from :func:`instance_features`) to a GeoPackage layer
+    ``instances`` (MultiPolygon, the scene CRS; spatially indexed by GDAL), atomically; returns
+    the number of features written."""
+    import fiona  # runtime requirement (requirements/runtime.txt), needed only here
+    tmp = atomic_path(out_path) + '.gpkg'
+    count = 0
+    try:
+        with fiona.open(tmp, 'w', driver='GPKG', layer='instances', schema=GPKG_SCHEMA,
+                        crs_wkt=crs.to_wkt() if crs is not None else None) as layer:
+            for feature in features:
+                geometry = feature['geometry']
+                if geometry['type'] == 'Polygon':
+                    geometry = dict(type='MultiPolygon', coordinates=[geometry['coordinates']])
+                layer.write(dict(type='Feature', geometry=geometry,
+                                 properties=feature['properties']))
+                count += 1
+        os.replace(tmp, out_path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+    return count
 
 
 def write_panoptic(reader: SceneReader, blocks, sem_path: str, out_path: str,
