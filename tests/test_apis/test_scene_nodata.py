@@ -157,7 +157,6 @@ def test_resample_keeps_nodata_out_of_the_interpolation(stubbed, tmp_path):
     assert not valid[:, 32:48].any() and valid[:, :28].all() and valid[:, 52:].all()
 
 
-
 def test_geopackage_holds_the_geojson_instances(stubbed, tmp_path):
     import fiona
     paths, _ = scene(tmp_path, optical_hole=(0, 0, 100, 120))
