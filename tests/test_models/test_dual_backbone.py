@@ -294,6 +294,20 @@ def test_a_first_layer_that_cannot_be_adapted_is_one_error(tmp_path):
     assert model.backbones[1].init_cfg['checkpoint'] == ckpt
 
 
+def test_a_checkpoint_already_of_the_group_channels_loads_as_it_is(tmp_path):
+    """E.g. the depth backbone of a trained model, given again as pretrained weights."""
+    torch.manual_seed(1)
+    depth = MODELS.build(dict(SWIN, in_channels=1))
+    ckpt = tmp_path / 'swin_depth.pth'
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in depth.state_dict().items()}}, ckpt)
+    model = DualBackbone(backbones=[dict(SWIN, init_cfg=dict(type='Pretrained',
+                                                             checkpoint=str(ckpt)))],
+                         in_channels=(1, ))
+    model.init_weights()
+    loaded = model.backbones[0].state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in depth.state_dict().items())
+
+
 @pytest.mark.skipif(HAS_TORCHVISION, reason='the error for a missing torchvision')
 def test_mmpretrain_backbone_without_torchvision_is_one_error():
     with pytest.raises(ModuleNotFoundError) as err:

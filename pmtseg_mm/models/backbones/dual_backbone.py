@@ -267,7 +267,8 @@ class DualBackbone(BaseModule):
     def _adapted_checkpoint(self, index: int, backbone: nn.Module, init: dict,
                             folder: str) -> str:
         """Save ``init['checkpoint']`` with its RGB first layer adapted to group ``index``'s
-        channels into ``folder``; raise when no first layer of the checkpoint fits the backbone."""
+        channels into ``folder`` (a checkpoint already of that channel count is used as it is);
+        raise when no first layer of the checkpoint fits the backbone."""
         channels = self.in_channels[index]
         checkpoint = CheckpointLoader.load_checkpoint(init['checkpoint'], map_location='cpu')
         state = checkpoint_state(checkpoint)
@@ -277,10 +278,13 @@ class DualBackbone(BaseModule):
         adapted = adapt_input_channels(inside, backbone.state_dict(), self.rgb_first[index],
                                        in_channels=channels)
         if all(adapted[k] is v for k, v in inside.items()):
-            rgb = sorted({tuple(v.shape) for v in inside.values()
-                          if isinstance(v, Tensor) and v.dim() == 4 and v.shape[1] == 3})
+            shapes = {tuple(v.shape) for v in inside.values()
+                      if isinstance(v, Tensor) and v.dim() == 4}
+            rgb = sorted(s for s in shapes if s[1] == 3)
             wanted = sorted({tuple(v.shape) for v in backbone.state_dict().values()
                              if v.dim() == 4 and v.shape[1] == channels})
+            if not rgb and wanted and set(wanted) <= shapes:
+                return init['checkpoint']  # already made for this channel count: as it is
             raise ValueError(
                 f'DualBackbone: the pretrained first layer of `backbones[{index}].init_cfg`'
                 f'.checkpoint={init["checkpoint"]!r} cannot be adapted to `in_channels[{index}]`'
