@@ -57,15 +57,22 @@ def check_panoptic_png(seg_map_path: str, declared: Dict[int, float], image: str
 
 def _check_one(args) -> List[Problem]:
     """All per-file checks of one sample (module level so worker processes can run it)."""
-    data_info, loader, ann_file, backend_args = args
+    data_info, loader, ann_file, backend_args, min_valid = args
     problems: List[Problem] = []
     image = data_info.get('raw_file_name') or osp.basename(data_info.get('img_path', '?'))
     if loader is not None:
         try:
-            loader(dict(modality_paths=dict(data_info['modality_paths'])))
+            loaded = loader(dict(modality_paths=dict(data_info['modality_paths'])))
         except Exception as err:  # noqa: BLE001  (every failure becomes one table row)
             files = getattr(err, 'files', ()) or (data_info.get('img_path', image), )
             problems.append((', '.join(files), f'{type(err).__name__}: {err}'))
+        else:
+            nodata = loaded.get('nodata_mask')
+            valid = 1.0 - float(nodata.mean()) if nodata is not None else 1.0
+            if valid < min_valid:
+                problems.append((', '.join(data_info['modality_paths'].values()),
+                                 f'only {valid:.1%} of the pixels are valid (not `nodata` in '
+                                 f'any modality), below the threshold {min_valid:.0%}'))
     if data_info.get('seg_map_path'):
         for text in check_panoptic_png(data_info['seg_map_path'],
                                        data_info.get('declared_segments', {}), image, ann_file,
@@ -322,10 +329,13 @@ class MultiModalCocoPanopticDataset(CocoPanopticDataset):
                 return transform
         return None
 
-    def check_all(self, workers: int = 0, progress: bool = False) -> List[Problem]:
-        """Run every per-file check on every sample; returns (file, problem) rows."""
+    def check_all(self, workers: int = 0, progress: bool = False,
+                  min_valid: float = 0.5) -> List[Problem]:
+        """Run every per-file check on every sample; returns (file, problem) rows. A sample
+        whose fraction of valid pixels (no modality ``nodata``) is below ``min_valid`` is a
+        problem too."""
         loader = self._loader()
-        jobs = [(self.get_data_info(i), loader, self.ann_file, self.backend_args)
+        jobs = [(self.get_data_info(i), loader, self.ann_file, self.backend_args, min_valid)
                 for i in range(len(self))]
         bar = None
         if progress:

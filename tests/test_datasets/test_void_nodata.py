@@ -82,3 +82,27 @@ def test_shipped_test_pipeline_gives_void_targets(tmp_path):
     assert (gt[10:30, 5:50] == 255).all() and (gt[:10] != 255).all() and (gt[30:] != 255).all()
     for mask in sample.gt_instances.masks.masks:
         assert not mask[10:30, 5:50].any()
+
+
+def test_check_dataset_reports_mostly_nodata_images(tmp_path, capsys):
+    import importlib.util
+    root = tmp_path / 'data'
+    generate_synthetic(str(root), num_train=2, num_val=1, size=64, progress=False)
+    depth_file = str(root / 'depth' / 'train' / 'train_00001.tif')
+    depth = tifffile.imread(depth_file)
+    depth[:48] = -9999  # 75 % nodata
+    tifffile.imwrite(depth_file, depth)
+    spec = importlib.util.spec_from_file_location(
+        'check_dataset', osp.join(ROOT, 'tools', 'misc', 'check_dataset.py'))
+    check_dataset = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_dataset)
+    config = osp.join(ROOT, 'configs', 'pmtseg',
+                      'pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py')
+    options = ['--cfg-options', f'train_dataloader.dataset.data_root={root}/',
+               'train_dataloader.dataset.pipeline.0.modalities.depth.nodata=-9999']
+    assert check_dataset.main([config, '--split', 'train'] + options) == 1
+    out = capsys.readouterr().out
+    assert 'train: 2 samples checked, 1 problem(s)' in out
+    assert 'train_00001.tif' in out and 'only 25.0% of the pixels are valid' in out
+    assert 'below the threshold 50%' in out
+    assert check_dataset.main([config, '--split', 'train', '--min-valid', '0.2'] + options) == 0

@@ -3,12 +3,13 @@
 Usage::
 
     python tools/misc/check_dataset.py CONFIG [--split train val] [--workers N]
-        [--cfg-options k=v ...]
+        [--min-valid 0.5] [--cfg-options k=v ...]
 
 For each split it builds ``<split>_dataloader.dataset`` from the config and runs, on every
 sample, the checks that training would only hit when it reaches that sample: readable files,
 sizes across modalities, band counts, dtype / value range, non-finite pixels, GeoTIFF
-georeferencing (LoadMultiModalImages options of the pipeline), panoptic PNG ids against
+georeferencing (LoadMultiModalImages options of the pipeline), the fraction of valid pixels
+(with per-modality ``nodata``; ``--min-valid``), panoptic PNG ids against
 ``segments_info``, unknown categories, and the instances JSON (``instances_<split>.json`` next
 to the panoptic JSON) against the panoptic things. Prints ``file | problem`` rows and exits with
 code 1 if there is any problem, 0 otherwise. ``check_on_startup=True`` in a dataset config runs
@@ -35,6 +36,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--split', nargs='+', default=['train', 'val'],
                         help='dataloaders to check: <split>_dataloader (default: train val)')
     parser.add_argument('--workers', type=int, default=0, help='worker processes (0 = in process)')
+    parser.add_argument('--min-valid', type=float, default=0.5,
+                        help='report samples with a smaller fraction of valid pixels (pixels that '
+                        'are `nodata` in no modality; default 0.5)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
     return parser.parse_args(argv)
@@ -60,7 +64,8 @@ def _disable_startup_check(node) -> None:
             _disable_startup_check(value)
 
 
-def check_split(cfg: Config, split: str, workers: int) -> Tuple[int, List[Problem]]:
+def check_split(cfg: Config, split: str, workers: int,
+                min_valid: float = 0.5) -> Tuple[int, List[Problem]]:
     """Check one split; returns (number of samples, problems)."""
     from mmdet.registry import DATASETS
     key = f'{split}_dataloader'
@@ -81,7 +86,7 @@ def check_split(cfg: Config, split: str, workers: int) -> Tuple[int, List[Proble
                              'not checked'))
             continue
         count += len(leaf)
-        problems += leaf.check_all(workers=workers, progress=True)
+        problems += leaf.check_all(workers=workers, progress=True, min_valid=min_valid)
         instances = osp.join(osp.dirname(leaf.ann_file),
                              osp.basename(leaf.ann_file).replace('panoptic_', 'instances_', 1))
         if instances != leaf.ann_file and osp.isfile(instances):
@@ -97,7 +102,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     total = 0
     for split in args.split:
-        count, problems = check_split(cfg, split, args.workers)
+        count, problems = check_split(cfg, split, args.workers, args.min_valid)
         print(f'{split}: {count} samples checked, {len(problems)} problem(s)')
         if problems:
             print(format_problems(problems))
