@@ -364,13 +364,14 @@ class ModalityLayout:
 
     @staticmethod
     def nodata_pixels(array: np.ndarray, nodata: Optional[float]) -> np.ndarray:
-        """(H, W) True where any band of an (H, W, C) array equals ``nodata`` (NaN: is NaN)."""
+        """(H, W) True where every band of an (H, W, C) array equals ``nodata`` (NaN: is NaN), as
+        GDAL's dataset mask: a dark pixel with one band at 0 is still data."""
         if nodata is None:
             return np.zeros(array.shape[:2], bool)
         if math.isnan(nodata):
-            return np.isnan(array).any(-1) if np.issubdtype(array.dtype, np.floating) else \
+            return np.isnan(array).all(-1) if np.issubdtype(array.dtype, np.floating) else \
                 np.zeros(array.shape[:2], bool)
-        return (array == nodata).any(-1)
+        return (array == nodata).all(-1)
 
     def check_valid(self, arrays: Mapping[str, np.ndarray],
                     nodata: Mapping[str, Optional[float]], sources: Mapping[str, str],

@@ -177,3 +177,15 @@ def test_geopackage_holds_the_geojson_instances(stubbed, tmp_path):
         got_coords = [[[tuple(p) for p in ring] for ring in poly]
                       for poly in feature['geometry']['coordinates']]
         assert got_coords == [[[tuple(p) for p in ring] for ring in poly] for poly in coords]
+
+
+def test_a_pixel_is_nodata_only_where_every_band_is():
+    """As GDAL's dataset mask: an optical pixel with one band at the nodata value 0 is data."""
+    from pmtseg_mm.structures import ModalityLayout
+    optical = np.array([[[0, 0, 0], [0, 12, 30], [5, 5, 5]]], np.uint8)
+    np.testing.assert_array_equal(ModalityLayout.nodata_pixels(optical, 0.0),
+                                  [[True, False, False]])
+    depth = np.array([[[np.nan], [1.0]]], np.float32)
+    np.testing.assert_array_equal(ModalityLayout.nodata_pixels(depth, float('nan')),
+                                  [[True, False]])
+    assert not ModalityLayout.nodata_pixels(depth, None).any()
