@@ -28,14 +28,18 @@ except ImportError:  # pragma: no cover
     rasterio = None
 
 
+def _check_model(model: torch.nn.Module) -> None:
+    if not isinstance(model, PMTSeg):
+        raise TypeError(f'whole-scene inference needs a PMTSeg model (predict_window_scores), '
+                        f'got {type(model).__name__}')
+
+
 @torch.no_grad()
 def predict_windows(model: torch.nn.Module, images: Sequence[np.ndarray]
                     ) -> Tuple[List[np.ndarray], List[Tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Semantic scores (C, h, w) and instances (labels, scores, masks) of windows (h, w, ΣC
     stacked modalities), from one ``PMTSeg.predict_window_scores`` call for the batch."""
-    if not isinstance(model, PMTSeg):
-        raise TypeError(f'whole-scene inference needs a PMTSeg model (predict_window_scores), '
-                        f'got {type(model).__name__}')
+    _check_model(model)
     samples = [DetDataSample(metainfo=dict(img_shape=img.shape[:2], ori_shape=img.shape[:2],
                                            scale_factor=(1.0, 1.0))) for img in images]
     data = model.data_preprocessor(
@@ -126,6 +130,7 @@ def infer_scene(model: torch.nn.Module,
     next unfinished block and writes the same outputs as an uninterrupted run; another model,
     config, input file or option refuses to resume (``ValueError``) unless ``restart``.
     """
+    _check_model(model)
     if block_size < window:
         raise ValueError(f'block_size ({block_size}) must be >= window ({window})')
     num_classes = len(classes)
