@@ -110,8 +110,7 @@ def test_score_thr_and_min_area_filter_instances(inferencer, tmp_path, monkeypat
         == {0, 1, 2}
 
 
-def test_join_iou_decides_whether_window_predictions_are_one_object(inferencer, tmp_path,
-                                                                   monkeypatch):
+def test_join_iou_decides_whether_window_predictions_join(inferencer, tmp_path, monkeypatch):
     """Every window predicts one building over its whole area: neighbouring windows agree on
     their shared strip (IoU 1 there), so with join_iou <= 1 the scene has one instance; a
     threshold above 1 can never be met and every window keeps its own."""
