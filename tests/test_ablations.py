@@ -238,6 +238,7 @@ def test_config_changes_only_its_switches(path):
     assert all(mods == [MODALITY[name(path)]] for mods in loaded.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', CONFIGS, ids=[name(p) for p in CONFIGS])
 def test_config_runs_loss_and_predict(path):
     model = build(path)

@@ -6,10 +6,13 @@ above what an untrained model scores.
 """
 import os.path as osp
 
+import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 from pmtseg_mm.datasets.synthetic import generate_synthetic
+
+pytestmark = pytest.mark.slow
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY = osp.join(ROOT, 'configs/pmtseg/pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py')

@@ -7,4 +7,4 @@ cd "$root"
 bash tools/install.sh
 venv=.venv; [ "${PMTSEG_STACK:-2023}" = onedl ] && venv=.venv-onedl  # tools/install.sh's venvs
 py="${PMTSEG_PYTHON:-$root/$venv/bin/python}"
-exec "$py" -m pytest tests -q -p no:cacheprovider "$@"
+exec "$py" -m pytest tests -q -p no:cacheprovider --durations=25 "$@"

@@ -173,6 +173,7 @@ def test_tmaa_needs_a_fused_dual_backbone(mmseg_scope):
         MMSEG_MODELS.build(cfg.model)
 
 
+@pytest.mark.slow
 def test_twenty_iterations_lower_the_loss(semantic_data, mmseg_scope):
     torch.manual_seed(0)
     np.random.seed(0)

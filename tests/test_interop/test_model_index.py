@@ -154,6 +154,7 @@ def test_metadata_and_results_are_what_was_measured(path):
     assert model['Results'] == expected, f'{_name(path)}: the tables give {expected}'
 
 
+@pytest.mark.slow
 def test_mim_search_lists_the_models(tmp_path):
     """From outside the repository, through the installed package's .mim folder."""
     env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')

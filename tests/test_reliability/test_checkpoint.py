@@ -87,6 +87,7 @@ save_checkpoint({'w': torch.ones(1000)}, f'{work}/iter_4.pth')
 '''
 
 
+@pytest.mark.slow
 def test_sigkill_during_save_leaves_previous_checkpoint(tmp_path):
     work = str(tmp_path)
     proc = subprocess.run([sys.executable, '-c', _KILL_DURING_SAVE, work], cwd=ROOT, env=ENV,

@@ -101,6 +101,7 @@ _spec_iter.loader.exec_module(train_iter)
 EF_TINY = 'configs/baselines/mask2former-ef_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
 
 
+@pytest.mark.slow
 def test_train_iter_benchmark_runs_each_config_through_the_runner(tmp_path, capsys):
     root = str(tmp_path / 'data')
     generate_synthetic(root, num_train=4, num_val=1, size=64, seed=0, progress=False)
