@@ -102,3 +102,31 @@ def test_unknown_category_names_both_name_and_supercategory(dfc, tmp_path):
     with pytest.raises(ConversionError, match=r"roof_fine_train\.json: category 'dome' \(id 4, "
                        r"supercategory 'dome'\) is not one of the UBCV2 roof classes"):
         _run(dfc, tmp_path / 'o', '--splits', 'train')
+
+
+def test_rgb_dir_sar_dir_and_sar_band(dfc, tmp_path):
+    # the train images moved to other folders, the SAR as 3-band float32 stacks
+    rng = np.random.default_rng(5)
+    bands = {}
+    for name in ('P_0000.tif', 'P_0001.tif'):
+        (dfc / 'optical_train').mkdir(exist_ok=True)
+        (dfc / 'radar' / 'train').mkdir(parents=True, exist_ok=True)
+        (dfc / 'train' / 'rgb' / name).rename(dfc / 'optical_train' / name)
+        stack = rng.normal(-10, 3, (32, 32, 3)).astype(np.float32)
+        tifffile.imwrite(dfc / 'radar' / 'train' / name, stack)
+        bands[name] = stack
+    moved = ['--splits', 'train', '--rgb-dir', 'optical_{split}', '--sar-dir', 'radar/{split}']
+    out = tmp_path / 'out'
+    assert _run(dfc, out, *moved, '--sar-band', '2') == dict(train=2)
+    for name, stack in bands.items():
+        written = tifffile.imread(out / 'sar' / 'train' / name)
+        assert written.dtype == np.float32
+        np.testing.assert_array_equal(written, stack[..., 2])  # band 2, unchanged
+    rgb = cv2.imread(str(out / 'optical/train/P_0001.png'))[..., ::-1]
+    np.testing.assert_array_equal(rgb, tifffile.imread(dfc / 'optical_train/P_0001.tif'))
+    with pytest.raises(ConversionError, match=r'radar/train/P_0000\.tif has 3 band\(s\); '
+                       r'--sar-band 3 does not exist'):
+        _run(dfc, tmp_path / 'o2', *moved, '--sar-band', '3')
+    # the default folders no longer hold the train RGB: the error names the file looked for
+    with pytest.raises(ConversionError, match=r'train/rgb/P_0000\.tif'):
+        _run(dfc, tmp_path / 'o3', '--splits', 'train')

@@ -234,3 +234,110 @@ def test_inspect_depth_writes_nothing(release, tmp_path, capsys):
     assert not out.exists()
     _run(release, out, '--inspect-depth', '1', '--depth-scale', '1')
     assert 'is outside the plausible range 1-1000 m' in capsys.readouterr().out
+
+
+def _gradient():
+    """Depth in metres varying along both axes (so a flipped or resampled map shows)."""
+    y, x = np.mgrid[0:S, 0:S]
+    return (20 + 0.1 * y + 0.01 * x).astype(np.float32)
+
+
+def _write_pfm(path, array):
+    """One-band little-endian PFM (scale -1), rows bottom-up as the format stores them."""
+    with open(path, 'wb') as f:
+        f.write(b'Pf\n%d %d\n-1.0\n' % (array.shape[1], array.shape[0]))
+        f.write(np.flipud(array).astype('<f4').tobytes())
+
+
+def _outputs(out):
+    names = {'Airport/20m/0001.png': 'train/Airport_20m_0001', 'Airport/50m/0002.png':
+             'train/Airport_50m_0002', 'City/100m/0003.png': 'val/City_100m_0003'}
+    return {rel: tifffile.imread(out / 'depth' / (name + '.tif')) for rel, name in names.items()}
+
+
+@pytest.mark.parametrize('kind', ['pfm', 'npy', 'rgb24'])
+def test_depth_readers(kind, release, tmp_path):
+    depth = _gradient()
+    code = np.round(depth * 1000).astype(np.int64)  # rgb24: millimetres in R + 256 G + 65536 B
+    for rel in IMAGES:
+        path = release / kind / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == 'pfm':
+            _write_pfm(path.with_suffix('.pfm'), depth)
+        elif kind == 'npy':
+            np.save(path.with_suffix('.npy'), depth)  # 2-D
+        else:
+            rgb = np.stack([code & 255, (code >> 8) & 255, code >> 16], -1).astype(np.uint8)
+            cv2.imwrite(str(path), rgb[..., ::-1])  # cv2 writes BGR
+    suffix = {'pfm': '.pfm', 'npy': '.npy', 'rgb24': '.png'}[kind]
+    extra = ['--depth-template', f'{{src}}/{kind}/{{rel_dir}}/{{stem}}{suffix}']
+    if kind == 'rgb24':  # stored value c / (256^3 - 1); times this scale: c / 1000 metres
+        extra += ['--depth-format', 'rgb24', '--depth-scale', str((256**3 - 1) / 1000)]
+    else:
+        extra += ['--depth-scale', '1']
+    out = tmp_path / 'out'
+    _run(release, out, *_splits(release), *extra)
+    expected = code / 1000 if kind == 'rgb24' else depth
+    for rel, written in _outputs(out).items():
+        assert written.dtype == np.float32, rel
+        np.testing.assert_allclose(written, expected, rtol=1e-6, err_msg=rel)
+    if kind == 'rgb24':  # a one-band float map cannot be rgb24
+        np.save(release / '0001.npy', depth)
+        with pytest.raises(ConversionError, match=r'0001\.npy: --depth-format rgb24 needs 8-bit '
+                           r'RGB, got 1 band\(s\) of float32'):
+            valid.read_depth(str(release / '0001.npy'), 'rgb24', 1.0)
+
+
+def test_depth_interp_negative_depth_and_pfm_header(release, tmp_path):
+    depth = _gradient()
+    for rel in IMAGES:
+        path = (release / 'npy' / rel).with_suffix('.npy')
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, depth)
+    common = ['--depth-template', '{src}/npy/{rel_dir}/{stem}.npy', '--depth-scale', '1',
+              '--size', '32'] + _splits(release)
+    # 64 -> 32 px: 'area' averages each 2x2 block, 'nearest' takes its top-left pixel
+    i, j = np.mgrid[0:32, 0:32]
+    for interp, expected in (('area', 20 + 0.1 * (2 * i + 0.5) + 0.01 * (2 * j + 0.5)),
+                             ('nearest', 20 + 0.1 * (2 * i) + 0.01 * (2 * j))):
+        out = tmp_path / interp
+        valid.main(['--src', str(release), '--out', str(out), '--workers', '1', '--ann-dir',
+                    'annotations', '--depth-interp', interp] + common)
+        for rel, written in _outputs(out).items():
+            assert written.shape == (32, 32)
+            np.testing.assert_allclose(written, expected, rtol=1e-5, err_msg=f'{interp} {rel}')
+    bad = depth.copy()
+    bad[2, 3] = -1.0
+    np.save((release / 'npy' / IMAGES[0]).with_suffix('.npy'), bad)
+    with pytest.raises(ConversionError, match=r'Airport/20m/0001\.npy: 1 pixel\(s\) have a '
+                       r'negative or non-finite depth \(first at x=3, y=2: -1\) with '
+                       r'--depth-encoding metres --depth-scale 1'):
+        _run(release, tmp_path / 'neg', '--depth-template', '{src}/npy/{rel_dir}/{stem}.npy',
+             '--depth-scale', '1', *_splits(release))
+    not_pfm = tmp_path / 'x.pfm'
+    not_pfm.write_bytes(b'P6\n2 2\n255\n' + bytes(12))
+    with pytest.raises(ConversionError, match=r'x\.pfm: not a PFM file'):
+        valid.read_pfm(str(not_pfm))
+    short = tmp_path / 'short.pfm'
+    short.write_bytes(b'Pf\n4 4\n-1.0\n' + np.zeros(10, '<f4').tobytes())
+    with pytest.raises(ConversionError, match=r'short\.pfm: PFM holds 10 values, expected 4x4x1'):
+        valid.read_pfm(str(short))
+
+
+def test_image_glob_and_image_root(release, tmp_path):
+    # only the 20 m and 50 m views of the airport
+    out = tmp_path / 'glob'
+    counts = _run(release, out, '--image-glob', 'Airport/*/*.png', '--split-sizes', '1', '1', '0')
+    assert counts == dict(train=1, val=1, test=0)
+    written = sorted(p.name for p in (out / 'optical').rglob('*.png'))
+    assert written == ['Airport_20m_0001.png', 'Airport_50m_0002.png']
+    # the images under another root folder name, which the JSONs' file_name then start with
+    (release / 'images').rename(release / 'rgb')
+    for path in (release / 'annotations').glob('*.json'):
+        data = json.loads(path.read_text())
+        data['file_name'] = data['file_name'].replace('images/', 'rgb/', 1)
+        path.write_text(json.dumps(data))
+    out = tmp_path / 'root'
+    assert _run(release, out, '--image-root', 'rgb', *_splits(release)) == dict(train=2, val=1,
+                                                                              test=0)
+    assert (out / 'optical' / 'val' / 'City_100m_0003.png').is_file()
