@@ -1,6 +1,8 @@
-"""tools/analysis_tools/benchmark_synthetic.py without training: subsets, configs, tables, args."""
+"""tools/analysis_tools/benchmark_synthetic.py: subsets, configs, tables, args, and main ->
+run_one -> test_checkpoint on a 2-iteration budget."""
 import importlib.util
 import json
+import os
 import os.path as osp
 
 import pytest
@@ -119,3 +121,54 @@ def test_train_iter_benchmark_runs_each_config_through_the_runner(tmp_path, caps
     with pytest.raises(SystemExit):
         train_iter.main([osp.join(ROOT, EF_TINY), '--cfg-options-of', '3', 'a=1'])
     assert 'not the index of a config' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_main_trains_tests_and_tabulates_a_tiny_budget(tmp_path, monkeypatch, capsys):
+    """main -> run_one -> test_checkpoint on 2 iterations of the tiny PMTSeg, in this process
+    (a thread pool instead of spawned workers); the run file, the tables and a rerun that reads
+    the run file instead of training."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+    root = str(tmp_path / 'data')
+    summary = generate_synthetic(root, num_train=2, num_val=4, size=64, seed=5, progress=False)
+    conditions = {c: n for c, n in summary['val']['conditions'].items() if n}
+    monkeypatch.setattr(bench, 'ProcessPoolExecutor',
+                        lambda n, mp_context=None: ThreadPoolExecutor(n))
+    monkeypatch.setenv('OMP_NUM_THREADS', os.environ.get('OMP_NUM_THREADS', '2'))
+    monkeypatch.setenv('MKL_NUM_THREADS', os.environ.get('MKL_NUM_THREADS', '2'))
+    threads = torch.get_num_threads()
+    config = osp.join(ROOT, bench.MODELS['PMTSeg'])
+    argv = ['--configs', config, '--names', 'tiny', '--iters', '2', '--seeds', '0',
+            '--batch-size', '2', '--threads', '1', '--data-root', root,
+            '--work-dir', str(tmp_path / 'work'), '--results-dir', str(tmp_path / 'results')]
+    try:
+        bench.main(argv)
+        first = capsys.readouterr().out
+        saved = bench.result_path(str(tmp_path / 'results'), config, 0, 2)
+        assert saved == str(tmp_path / 'results' / osp.splitext(osp.basename(config))[0] / '2it'
+                            / 'seed0.json')
+        with open(saved) as f:
+            run = json.load(f)
+        assert run['iters'] == 2 and run['seed'] == 0 and run['batch_size'] == 2
+        assert run['config'] == bench.MODELS['PMTSeg'] and run['threads'] == 1
+        assert set(run) >= {'all', 'commit', 'command', 'date', 'train_s', 'wall_s'}
+        assert set(run) & set(bench.CONDITIONS) == set(conditions)  # one test per condition
+        for cond in conditions:
+            assert set(run[cond]) >= {'panoptic/PQ', 'semantic/mIoU'}
+            assert 'instance/segm_mAP' not in run[cond]  # subsets: panoptic + semantic only
+        # the overall row of the table is the run's figures with one decimal
+        row = [line for line in first.splitlines() if line.startswith('| tiny |')][0]
+        cells = [c.strip() for c in row.strip('|').split('|')][1:]
+        assert cells == [f'{run["all"][key]:.1f}' for key in bench.COLUMNS.values()]
+        with open(tmp_path / 'work' / 'results.md') as f:
+            assert row in f.read()
+        # a rerun reads the run file: same table, no training (no new work-dir runs)
+        before = sorted(os.listdir(tmp_path / 'work' / 'tiny' / 'seed0'))
+        bench.main(argv)
+        again = capsys.readouterr().out
+        assert sorted(os.listdir(tmp_path / 'work' / 'tiny' / 'seed0')) == before
+        assert [ln for ln in again.splitlines() if ln.startswith('| tiny |')][0] == row
+    finally:
+        torch.set_num_threads(threads)
