@@ -482,8 +482,9 @@ class PSHHead(Mask2FormerHead):
         cls_preds, mask_preds = [cls_pred], [mask_pred]
         for i, layer in enumerate(self.transformer_decoder.layers):
             level = i % self.num_transformer_feat_level
-            # a query whose mask covers nothing attends everywhere
-            attn_mask[attn_mask.all(dim=-1)] = False
+            # a query whose mask covers nothing attends everywhere (not in place: torch's ONNX
+            # exporter mis-broadcasts a boolean-mask assignment of a lower-rank mask)
+            attn_mask = attn_mask & ~attn_mask.all(dim=-1, keepdim=True)
             query_feat = layer(
                 query=query_feat,
                 key=memories[level],

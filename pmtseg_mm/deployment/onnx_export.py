@@ -1,0 +1,268 @@
+"""Export of PMTSeg and the Mask2Former baselines to ONNX (tensor forward only, no custom ops).
+
+The graph takes the normalised, channel-stacked window ``inputs`` (B, ΣC, H, W) float32 and
+returns, per exported task prompt, the last decoder layer's class logits ``{task}_cls``
+(B, N, num_classes + 1) and mask logits ``{task}_masks`` (B, N, H/4, W/4), plus
+``sem_scores`` (B, num_classes, H, W): MaskFormer's semantic scores
+(:meth:`MultiTaskFusionHead.semantic_scores`) of the semantic prompt's outputs with the masks
+resized to the window, whose argmax over classes is the semantic map.
+
+How the export differs from eager inference, without changing the model:
+
+- the task embeddings I_task are computed once at export (text encoder + task MLP) and stored
+  as a constant table: no text encoder in the graph;
+- multi-scale deformable attention runs mmcv's pure-PyTorch path
+  (``multi_scale_deformable_attn_pytorch``: one ``GridSample`` per level, opset >= 16) instead
+  of the package's ``F.embedding_bag`` CPU path or mmcv's compiled kernel.
+"""
+import copy
+import json
+import os.path as osp
+from unittest import mock
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmcv.ops import MultiScaleDeformableAttention
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from torch import Tensor, nn
+
+from pmtseg_mm.models.layers.ms_deform_attn import FastMultiScaleDeformableAttention
+from pmtseg_mm.models.seg_heads.multitask_fusion_head import MultiTaskFusionHead
+from pmtseg_mm.structures import TASKS, check_tasks
+from pmtseg_mm.version import __version__
+
+#: ONNX opset: GridSample (bilinear, zeros padding) exists from opset 16.
+OPSET = 17
+#: Name of the graph input.
+INPUT_NAME = 'inputs'
+#: Name of the semantic-scores output.
+SEM_SCORES = 'sem_scores'
+
+
+def output_names(tasks: Sequence[str], semantic: bool = True) -> List[str]:
+    """Graph outputs for ``tasks``: ``{task}_cls``, ``{task}_masks`` per task, then
+    ``sem_scores`` when ``semantic``."""
+    names = [f'{t}_{kind}' for t in tasks for kind in ('cls', 'masks')]
+    return names + ([SEM_SCORES] if semantic else [])
+
+
+def _window_samples(batch: int, height: int, width: int) -> List[DetDataSample]:
+    """Data samples of ``batch`` unpadded windows of ``height`` x ``width``."""
+    shape = (height, width)
+    meta = dict(batch_input_shape=shape, img_shape=shape, ori_shape=shape, pad_shape=shape,
+                scale_factor=(1.0, 1.0))
+    return [DetDataSample(metainfo=meta) for _ in range(batch)]
+
+
+def _use_pytorch_deform_attn(model: nn.Module) -> int:
+    """Make every :class:`FastMultiScaleDeformableAttention` of ``model`` mmcv's
+    ``MultiScaleDeformableAttention`` (same parameters; on CPU tensors its forward is
+    ``multi_scale_deformable_attn_pytorch``, built on ``F.grid_sample``). Returns the count."""
+    count = 0
+    for module in model.modules():
+        if isinstance(module, FastMultiScaleDeformableAttention):
+            module.__class__ = MultiScaleDeformableAttention
+            count += 1
+    return count
+
+
+class OnnxExportWrapper(nn.Module):
+    """The tensor forward of a PMTSeg or Mask2Former model for ONNX export (see module doc).
+
+    Args:
+        model (nn.Module): A built PMTSeg or mmdet Mask2Former/MaskFormer detector (it is
+            deep-copied; the given model is left as it is).
+        tasks (Sequence[str]): Task prompts decoded (PMTSeg) or tasks the single pass serves
+            (heads without task conditioning, Mask2Former).
+    """
+
+    def __init__(self, model: nn.Module, tasks: Sequence[str]) -> None:
+        super().__init__()
+        self.tasks = check_tasks(tasks, '--tasks')
+        model = copy.deepcopy(model).cpu().eval()
+        _use_pytorch_deform_attn(model)
+        head = model.panoptic_head
+        self.task_conditioned = bool(getattr(head, 'task_conditioned', False))
+        if self.task_conditioned:
+            with torch.no_grad():
+                table = head.task_embeddings(TASKS, torch.device('cpu')).detach().clone()
+            # I_task as a constant: the text encoder is not traced (nor kept)
+            self.register_buffer('task_table', table, persistent=False)
+            head.task_embeddings = self._task_embeddings
+            for name in ('text_encoder', 'task_mlp', 'label_encoder'):
+                if hasattr(head, name):
+                    delattr(head, name)
+        self.model = model
+        self.num_classes = head.num_classes
+
+    def _task_embeddings(self, tasks: Sequence[str], device: torch.device) -> Tensor:
+        """Replaces ``PSHHead.task_embeddings``: rows of the stored table."""
+        return self.task_table[[TASKS.index(t) for t in tasks]]
+
+    @property
+    def head_tasks(self) -> Tuple[str, ...]:
+        """Prompts of the head call: every task, or one pass for an unconditioned head."""
+        return self.tasks if self.task_conditioned else self.tasks[:1]
+
+    def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        """Outputs in the order of :func:`output_names` (``self.tasks``, semantic scores)."""
+        batch, _, height, width = inputs.shape
+        samples = _window_samples(batch, height, width)
+        if self.task_conditioned:
+            cls_preds, mask_preds = self.model._forward(inputs, samples, tasks=self.tasks)
+            cls_all, mask_all = cls_preds[-1], mask_preds[-1]  # (B, T, N, ...)
+        else:
+            cls_preds, mask_preds = self.model._forward(inputs, samples)
+            cls_all, mask_all = cls_preds[-1][:, None], mask_preds[-1][:, None]
+        outputs: List[Tensor] = []
+        for t in range(len(self.tasks)):
+            t_head = t if self.task_conditioned else 0
+            outputs += [cls_all[:, t_head], mask_all[:, t_head]]
+        sem = self.tasks.index('semantic') if self.task_conditioned else 0
+        masks = F.interpolate(mask_all[:, sem], size=(height, width), mode='bilinear',
+                              align_corners=False)
+        outputs.append(torch.stack([MultiTaskFusionHead.semantic_scores(c, m)
+                                    for c, m in zip(cls_all[:, sem], masks)]))
+        return tuple(outputs)
+
+
+def onnx_metadata(cfg: Config, prep: nn.Module, tasks: Sequence[str], window: int,
+                  outputs: Sequence[str], config_name: str,
+                  task_conditioned: bool) -> Dict[str, str]:
+    """``metadata_props`` (string values, JSON where structured) a runtime needs: modalities,
+    channels, bands, dtype/value range, normalisation, classes with thing/stuff, tasks and
+    outputs, window, package version and config."""
+    from pmtseg_mm.apis.inputs import ModalitySpec  # imports the data transforms
+    spec = ModalitySpec(cfg)
+    head = cfg.model.panoptic_head
+    num_things, num_stuff = int(head.num_things_classes), int(head.num_stuff_classes)
+    names = _class_names(cfg, num_things + num_stuff)
+    modalities = []
+    for name, channels in zip(spec.names, spec.channels):
+        opts = spec.options[name]
+        modalities.append(dict(
+            name=name, channels=channels, bands=opts.get('bands'),
+            dtype=list(opts['dtype']) if opts.get('dtype') else None,
+            value_range=opts.get('value_range'), nodata=opts.get('nodata')))
+    # the preprocessor (MultiModalDataPreprocessor): channel reorder (BGR->RGB groups), then
+    # (x - mean) / std
+    order = prep._channel_order or list(range(prep.num_channels))
+    mean = prep.mean.flatten().tolist() if prep._enable_normalize else [0.0] * len(order)
+    std = prep.std.flatten().tolist() if prep._enable_normalize else [1.0] * len(order)
+    return dict(
+        format='pmtseg-mm-onnx/1',
+        model_type='segmentor',
+        package_version=__version__,
+        config=config_name,
+        input_name=INPUT_NAME,
+        input_layout='NCHW float32: channels = the modalities stacked in the order of '
+                     '`modalities` (as the package loads them: optical as cv2 reads it, BGR), '
+                     'taken in `channel_order`, then (x - mean) / std',
+        modalities=json.dumps(modalities),
+        channel_order=json.dumps(order),
+        mean=json.dumps(mean),
+        std=json.dumps(std),
+        window=json.dumps([window, window]),
+        classes=json.dumps(names),
+        thing_classes=json.dumps(names[:num_things]),
+        stuff_classes=json.dumps(names[num_things:]),
+        tasks=json.dumps(list(tasks)),
+        task_conditioned=json.dumps(task_conditioned),
+        outputs=json.dumps(list(outputs)),
+        mask_stride=json.dumps(4),
+        sem_scores='(B, num_classes, H, W) sum_q softmax(cls)_qc * sigmoid(mask_q); argmax '
+                   'over classes = semantic map',
+    )
+
+
+def _class_names(cfg: Config, num_classes: int) -> List[str]:
+    """Class names (things first) from the head or the dataset metainfo; ``class_i`` else."""
+    names = cfg.model.panoptic_head.get('class_names')
+    if not names:
+        for key in ('test_dataloader', 'val_dataloader'):
+            meta = (cfg.get(key) or {}).get('dataset', {}).get('metainfo') or {}
+            names = meta.get('classes')
+            if names:
+                break
+    names = list(names) if names else [f'class_{i}' for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise ValueError(f'the config names {len(names)} classes but the head has {num_classes}')
+    return names
+
+
+def build_model(cfg: Config, checkpoint: Optional[str] = None) -> nn.Module:
+    """The detector of ``cfg`` on the CPU in eval mode, with ``checkpoint``'s weights (random
+    weights without one)."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.cpu().eval()
+
+
+def export_onnx(cfg: Config, model: nn.Module, out: str, tasks: Optional[Sequence[str]] = None,
+                window: int = 512, dynamic_batch: bool = False, config_name: str = '',
+                opset: int = OPSET) -> Dict[str, str]:
+    """Export ``model`` (built from ``cfg``, weights loaded) to ``out`` with torch's
+    TorchScript-based exporter at batch 1 and a ``window`` x ``window`` input; returns the
+    metadata written to ``out``'s ``metadata_props``.
+
+    The TorchScript-based exporter, not the dynamo one: ``torch.export`` fails on mmdet's pixel
+    decoder (``torch._shape_as_tensor``; sizes read from the ``spatial_shapes`` tensor by mmcv's
+    deformable attention are data-dependent there), while tracing freezes them to the window's
+    sizes. Two tracing obstacles are lifted during the export only: adaptive pooling gets
+    constant sizes, and ``nn.MultiheadAttention``'s fused eval fast path is switched off.
+
+    Args:
+        tasks: Task prompts to export (default: ``model.test_tasks``, else all three); must
+            contain 'semantic' for a task-conditioned head (``sem_scores`` is its output).
+        window: Window side H = W of the graph input (a multiple of 32).
+        dynamic_batch: Not supported yet (a ValueError): the head's per-row prompts and the
+            per-image scoring are unrolled to the traced batch.
+    """
+    import onnx
+    if tasks is None:
+        tasks = getattr(model, 'test_tasks', None) or TASKS
+    tasks = check_tasks(tasks, '--tasks')
+    if isinstance(window, bool) or not isinstance(window, int) or window < 32 or window % 32:
+        raise ValueError(f'--window must be a positive multiple of 32 (the backbones\' total '
+                         f'stride), got {window!r}')
+    if dynamic_batch:
+        raise ValueError('--dynamic-batch is not supported yet: PSHHead decodes one prompt row '
+                         'per (image, task) from a Python list and the semantic scores are '
+                         'computed per image, both unrolled to the traced batch of 1; run one '
+                         'window per call')
+    wrapper = OnnxExportWrapper(model, tasks).eval()
+    if wrapper.task_conditioned and 'semantic' not in tasks:
+        raise ValueError(f"--tasks must include 'semantic' (the sem_scores output comes from "
+                         f'its prompt), got {tasks!r}')
+    prep = model.data_preprocessor
+    example = torch.zeros(1, prep.num_channels, window, window)
+    names = output_names(tasks)
+    pool = F.adaptive_avg_pool2d
+
+    def static_pool(x: Tensor, size: Sequence[int]) -> Tensor:
+        """Adaptive pooling with the traced sizes as constants (the exporter needs a known
+        input shape and a constant output size)."""
+        return pool(x.reshape(tuple(int(d) for d in x.shape)), tuple(int(s) for s in size))
+
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # its fused op has no ONNX export
+    try:
+        with torch.no_grad(), mock.patch.object(F, 'adaptive_avg_pool2d', static_pool):
+            torch.onnx.export(wrapper, (example, ), out, dynamo=False, input_names=[INPUT_NAME],
+                              output_names=names, opset_version=opset,
+                              do_constant_folding=True)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    meta = onnx_metadata(cfg, prep, tasks, window, names, config_name or osp.basename(
+        cfg.filename or ''), wrapper.task_conditioned)
+    proto = onnx.load(out)
+    onnx.helper.set_model_props(proto, meta)
+    onnx.save(proto, out)
+    return meta
