@@ -41,11 +41,13 @@ INPUT_NAME = 'inputs'
 SEM_SCORES = 'sem_scores'
 
 
-def output_names(tasks: Sequence[str], semantic: bool = True) -> List[str]:
-    """Graph outputs for ``tasks``: ``{task}_cls``, ``{task}_masks`` per task, then
-    ``sem_scores`` when ``semantic``."""
-    names = [f'{t}_{kind}' for t in tasks for kind in ('cls', 'masks')]
-    return names + ([SEM_SCORES] if semantic else [])
+def output_names(tasks: Sequence[str], task_conditioned: bool = True) -> List[str]:
+    """Graph outputs: ``{task}_cls``, ``{task}_masks`` per task prompt (a head without task
+    conditioning, e.g. Mask2Former, has one pass for all ``tasks``: ``cls``, ``masks``), then
+    ``sem_scores``."""
+    if not task_conditioned:
+        return ['cls', 'masks', SEM_SCORES]
+    return [f'{t}_{kind}' for t in tasks for kind in ('cls', 'masks')] + [SEM_SCORES]
 
 
 def _window_samples(batch: int, height: int, width: int) -> List[DetDataSample]:
@@ -107,7 +109,7 @@ class OnnxExportWrapper(nn.Module):
         return self.tasks if self.task_conditioned else self.tasks[:1]
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
-        """Outputs in the order of :func:`output_names` (``self.tasks``, semantic scores)."""
+        """Outputs in the order of :func:`output_names`."""
         batch, _, height, width = inputs.shape
         samples = _window_samples(batch, height, width)
         if self.task_conditioned:
@@ -117,9 +119,8 @@ class OnnxExportWrapper(nn.Module):
             cls_preds, mask_preds = self.model._forward(inputs, samples)
             cls_all, mask_all = cls_preds[-1][:, None], mask_preds[-1][:, None]
         outputs: List[Tensor] = []
-        for t in range(len(self.tasks)):
-            t_head = t if self.task_conditioned else 0
-            outputs += [cls_all[:, t_head], mask_all[:, t_head]]
+        for t in range(cls_all.shape[1]):
+            outputs += [cls_all[:, t], mask_all[:, t]]
         sem = self.tasks.index('semantic') if self.task_conditioned else 0
         masks = F.interpolate(mask_all[:, sem], size=(height, width), mode='bilinear',
                               align_corners=False)
@@ -178,14 +179,16 @@ def onnx_metadata(cfg: Config, prep: nn.Module, tasks: Sequence[str], window: in
 
 
 def _class_names(cfg: Config, num_classes: int) -> List[str]:
-    """Class names (things first) from the head or the dataset metainfo; ``class_i`` else."""
+    """Class names (things first): the head's, the test dataset's ``metainfo`` or its class's
+    ``METAINFO``; ``class_i`` without any."""
+    from mmdet.registry import DATASETS
     names = cfg.model.panoptic_head.get('class_names')
+    dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
     if not names:
-        for key in ('test_dataloader', 'val_dataloader'):
-            meta = (cfg.get(key) or {}).get('dataset', {}).get('metainfo') or {}
-            names = meta.get('classes')
-            if names:
-                break
+        names = (dataset.get('metainfo') or {}).get('classes')
+    if not names and isinstance(dataset.get('type'), str):
+        dataset_cls = DATASETS.get(dataset['type'])
+        names = getattr(dataset_cls, 'METAINFO', {}).get('classes')
     names = list(names) if names else [f'class_{i}' for i in range(num_classes)]
     if len(names) != num_classes:
         raise ValueError(f'the config names {len(names)} classes but the head has {num_classes}')
@@ -243,7 +246,7 @@ def export_onnx(cfg: Config, model: nn.Module, out: str, tasks: Optional[Sequenc
                          f'its prompt), got {tasks!r}')
     prep = model.data_preprocessor
     example = torch.zeros(1, prep.num_channels, window, window)
-    names = output_names(tasks)
+    names = output_names(tasks, wrapper.task_conditioned)
     pool = F.adaptive_avg_pool2d
 
     def static_pool(x: Tensor, size: Sequence[int]) -> Tensor:

@@ -147,3 +147,37 @@ def test_cli_exports_a_checkpoint(tmp_path):
             metainfo=_window_meta())], tasks=('semantic', 'panoptic'))
     np.testing.assert_allclose(session.run(['panoptic_cls'], {'inputs': x})[0],
                                cls_preds[-1][:, 1].numpy(), atol=ATOL, rtol=RTOL)
+
+
+def test_mask2former_ef_export_matches_pytorch(tmp_path):
+    """The early-fusion Mask2Former baseline: one pass for all tasks (``cls``, ``masks``) and
+    the semantic scores of that pass."""
+    from mmdet.structures import DetDataSample
+    from mmengine.config import Config
+
+    from pmtseg_mm.models.seg_heads.multitask_fusion_head import MultiTaskFusionHead
+    from pmtseg_mm.utils.config import drop_pretrained
+    torch.manual_seed(0)
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'baselines',
+        'mask2former-ef_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'))
+    drop_pretrained(cfg.model)
+    model = build_model(cfg)
+    path = str(tmp_path / 'ef.onnx')
+    meta = export_onnx(cfg, model, path, window=WINDOW)
+    assert json.loads(meta['outputs']) == ['cls', 'masks', 'sem_scores']
+    assert json.loads(meta['classes']) == ['building', 'tree', 'car', 'road', 'grass', 'water']
+    assert json.loads(meta['task_conditioned']) is False
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    torch.manual_seed(1)
+    x = torch.randn(1, 4, WINDOW, WINDOW)
+    cls, masks, sem = session.run(None, {'inputs': x.numpy()})
+    with torch.no_grad():
+        cls_preds, mask_preds = model._forward(x, [DetDataSample(metainfo=_window_meta())])
+        up = torch.nn.functional.interpolate(mask_preds[-1], size=(WINDOW, WINDOW),
+                                             mode='bilinear', align_corners=False)
+        ref = MultiTaskFusionHead.semantic_scores(cls_preds[-1][0], up[0])
+    np.testing.assert_allclose(cls, cls_preds[-1].numpy(), atol=ATOL, rtol=RTOL)
+    np.testing.assert_allclose(masks, mask_preds[-1].numpy(), atol=ATOL, rtol=RTOL)
+    np.testing.assert_allclose(sem[0], ref.numpy(), atol=ATOL, rtol=RTOL)
+    np.testing.assert_array_equal(sem[0].argmax(0), ref.argmax(0).numpy())
