@@ -9,10 +9,10 @@ model = dict(
     backbone=dict(in_channels=(3, ), backbones=[{{_base_.r18}}]),
     neck=dict(num_modalities=1, in_channels=[[64, 128, 256, 512]]))
 # the base's pipelines loading the optical modality only
-train_pipeline = [dict(t, modalities=modalities) if 'modalities' in t else t
-                  for t in _base_.train_pipeline]
-test_pipeline = [dict(t, modalities=modalities) if 'modalities' in t else t
-                 for t in _base_.test_pipeline]
+train_pipeline = [dict(t, modalities=modalities, order=list(modalities)) if 'modalities' in t
+                  else t for t in _base_.train_pipeline]
+test_pipeline = [dict(t, modalities=modalities, order=list(modalities)) if 'modalities' in t
+                 else t for t in _base_.test_pipeline]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

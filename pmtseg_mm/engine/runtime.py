@@ -44,6 +44,7 @@ def add_reliability_hooks(cfg: Config) -> None:
     """Append :class:`FiniteLossHook` and :class:`RandomStateHook` to ``custom_hooks`` unless
     the config already lists them."""
     hooks = list(cfg.get('custom_hooks') or [])
-    present = {h.get('type') for h in hooks if isinstance(h, dict)}
-    hooks += [dict(type=name) for name in RELIABILITY_HOOKS if name not in present]
+    present = {str(h.get('type')).split('.')[-1] for h in hooks if isinstance(h, dict)}
+    # scoped: the hooks live in mmdet's registry, and mmseg configs build hooks in mmseg's
+    hooks += [dict(type=f'mmdet.{name}') for name in RELIABILITY_HOOKS if name not in present]
     cfg.custom_hooks = hooks

@@ -8,8 +8,8 @@
 # child does not reach what this file built from it) and replaces lists instead of merging them,
 # so a dataset base overrides, by key, only what its values change:
 #
-#     pipeline_values = dict(modalities=modalities, scale=image_size, crop_size=image_size,
-#                            ratio_range=lsj_ratio_range)
+#     pipeline_values = dict(modalities=modalities, order=list(modalities), scale=image_size,
+#                            crop_size=image_size, ratio_range=lsj_ratio_range)
 #     train_pipeline = [dict(t, **{k: v for k, v in pipeline_values.items() if k in t})
 #                       for t in _base_.train_pipeline]
 #     train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, ...))
@@ -42,7 +42,8 @@ meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'fl
 
 # --- built from the values ---
 train_pipeline = [
-    dict(type='LoadMultiModalImages', modalities=modalities, backend_args=backend_args),
+    dict(type='LoadMultiModalImages', modalities=modalities, order=list(modalities),
+         backend_args=backend_args),
     dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),
     dict(type='VoidNodata'),  # targets void where a modality is `nodata` (no-op without)
@@ -57,7 +58,8 @@ train_pipeline = [
     dict(type='PackDetInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
-    dict(type='LoadMultiModalImages', modalities=modalities, backend_args=backend_args),
+    dict(type='LoadMultiModalImages', modalities=modalities, order=list(modalities),
+         backend_args=backend_args),
     dict(type='Resize', scale=image_size, keep_ratio=True),
     dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),

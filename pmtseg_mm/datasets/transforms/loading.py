@@ -171,6 +171,10 @@ class LoadMultiModalImages(BaseTransform):
               look at valid pixels, nodata pixels are set to 0 in every modality and their
               mask is ``results['nodata_mask']``, which
               :class:`VoidNodata` (after the annotations are loaded) turns into void targets.
+        order (Sequence[str], optional): The channel order of the modalities when
+            ``modalities`` is a dict: mmengine sorts dict keys when it dumps a config (the copy
+            in ``work_dir``), a list keeps its order. The shipped dataset bases set it. Defaults
+            to the dict's own order.
         to_float32 (bool): Convert the stack to float32. Defaults to True.
         check_georef (bool): Refuse samples whose GeoTIFF modalities disagree in CRS,
             geotransform or size. Files without georeferencing (PNG, plain TIFF) are not
@@ -180,9 +184,15 @@ class LoadMultiModalImages(BaseTransform):
 
     def __init__(self,
                  modalities: Union[Sequence[str], Dict[str, dict]],
+                 order: Optional[Sequence[str]] = None,
                  to_float32: bool = True,
                  check_georef: bool = True,
                  backend_args: Optional[dict] = None) -> None:
+        if order:
+            if not isinstance(modalities, dict) or sorted(order) != sorted(modalities):
+                raise ValueError(f'LoadMultiModalImages: `order` {list(order)} must name each of '
+                                 f'the `modalities` {list(modalities)} once')
+            modalities = {name: modalities[name] for name in order}
         self.layout = ModalityLayout(modalities, prefix='LoadMultiModalImages: ')
         self.modalities: Dict[str, dict] = self.layout.options
         self.to_float32 = to_float32

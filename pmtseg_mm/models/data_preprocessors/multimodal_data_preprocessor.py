@@ -185,7 +185,22 @@ class MultiModalDataPreprocessor(DetDataPreprocessor):
                         'mean/std for these data (modality_stats.json of the converters) or '
                         'raise `model.data_preprocessor.max_median_std`')
 
+    def _check_layout(self, data_samples) -> None:
+        """The loaded stack's channel groups must be the ones the statistics are for."""
+        for sample in data_samples or []:
+            loaded = sample.metainfo.get('modality_channels')
+            if loaded is not None and tuple(loaded) != self.modality_channels:
+                names = tuple(sample.metainfo.get('modalities', ()))
+                raise ValueError(
+                    f'MultiModalDataPreprocessor: the sample {sample.metainfo.get("img_path")} '
+                    f'stacks the modalities {names} with channels {tuple(loaded)}, but '
+                    f'`modality_channels`={self.modality_channels} (and mean/std) are for another '
+                    'order. The stack follows the order of LoadMultiModalImages `modalities`; '
+                    'a config dumped by mmengine (e.g. the copy in work_dir) has its dict keys '
+                    'sorted: give the loader `order=[...]` or use the original config')
+
     def forward(self, data: dict, training: bool = False) -> dict:
+        self._check_layout(data.get('data_samples'))
         data = dict(data, inputs=self._reorder(data['inputs']))
         out = super().forward(data, training)
         self._check_batch(out['inputs'], out.get('data_samples'))

@@ -9,7 +9,8 @@ seg_data_root = 'data/synthetic_depth/'
 seg_classes = ('building', 'tree', 'car', 'road', 'grass', 'water')  # label order of the PNGs
 seg_crop_size = (128, 128)
 # channel order of the stacked image: optical (BGR, as decoded) then depth (metres)
-seg_modalities = dict(optical=dict(channels=3), depth=dict(channels=1))
+seg_modalities = dict(optical=dict(channels=3, dtype='uint8'),
+                      depth=dict(channels=1, dtype='float32'))
 seg_data_preprocessor = dict(
     type='MultiModalDataPreprocessor',
     modality_channels=(3, 1),
@@ -21,7 +22,7 @@ seg_data_preprocessor = dict(
     pad_mask=False,
     pad_seg=False)  # the pipeline pads labels to the crop (Pad below)
 seg_train_pipeline = [
-    dict(type='LoadMultiModalImages', modalities=seg_modalities),
+    dict(type='LoadMultiModalImages', modalities=seg_modalities, order=list(seg_modalities)),
     dict(type='LoadAnnotations'),
     dict(type='ModalityTransform', modality='optical',
          transforms=[dict(type='PhotoMetricDistortion')]),
@@ -32,7 +33,7 @@ seg_train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 seg_test_pipeline = [
-    dict(type='LoadMultiModalImages', modalities=seg_modalities),
+    dict(type='LoadMultiModalImages', modalities=seg_modalities, order=list(seg_modalities)),
     dict(type='Resize', scale=seg_crop_size, keep_ratio=True),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),

@@ -41,7 +41,8 @@ meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'fl
 
 # --- built from the values ---
 train_pipeline = [
-    dict(type=LoadMultiModalImages, modalities=modalities, backend_args=backend_args),
+    dict(type=LoadMultiModalImages, modalities=modalities, order=list(modalities),
+         backend_args=backend_args),
     dict(type=LoadPanopticAnnotations, with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),
     dict(type=VoidNodata),  # targets void where a modality is `nodata` (no-op without)
@@ -55,7 +56,8 @@ train_pipeline = [
     dict(type=PackDetInputs, meta_keys=meta_keys),
 ]
 test_pipeline = [
-    dict(type=LoadMultiModalImages, modalities=modalities, backend_args=backend_args),
+    dict(type=LoadMultiModalImages, modalities=modalities, order=list(modalities),
+         backend_args=backend_args),
     dict(type=Resize, scale=image_size, keep_ratio=True),
     dict(type=LoadPanopticAnnotations, with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),

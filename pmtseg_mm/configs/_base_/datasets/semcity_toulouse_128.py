@@ -28,8 +28,8 @@ modality_std = [[58.395, 57.12, 57.375], [64.0]]
 lsj_ratio_range = (0.1, 2.0)  # paper IV-C
 
 # --- the shared data section (multimodal_pipeline.py) rebuilt with the values above ---
-pipeline_values = dict(modalities=modalities, scale=image_size, crop_size=image_size,
-                       ratio_range=lsj_ratio_range)
+pipeline_values = dict(modalities=modalities, order=list(modalities), scale=image_size,
+                       crop_size=image_size, ratio_range=lsj_ratio_range)
 train_pipeline = [dict(t, **{k: v for k, v in pipeline_values.items() if k in t})
                   for t in train_pipeline]
 test_pipeline = [dict(t, **{k: v for k, v in pipeline_values.items() if k in t})

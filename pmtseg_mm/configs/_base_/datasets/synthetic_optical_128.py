@@ -11,11 +11,11 @@ modality_channels = (3, )
 modality_mean = [[123.675, 116.28, 103.53]]
 modality_std = [[58.395, 57.12, 57.375]]
 
-pipeline_values = dict(pipeline_values, modalities=modalities)
-train_pipeline = [dict(t, modalities=modalities) if 'modalities' in t else t
-                  for t in train_pipeline]
-test_pipeline = [dict(t, modalities=modalities) if 'modalities' in t else t
-                 for t in test_pipeline]
+pipeline_values = dict(pipeline_values, modalities=modalities, order=list(modalities))
+train_pipeline = [dict(t, modalities=modalities, order=list(modalities)) if 'modalities' in t
+                  else t for t in train_pipeline]
+test_pipeline = [dict(t, modalities=modalities, order=list(modalities)) if 'modalities' in t
+                 else t for t in test_pipeline]
 train_dataloader = dict(train_dataloader,
                         dataset=dict(train_dataloader['dataset'], pipeline=train_pipeline))
 val_dataloader = dict(val_dataloader,
