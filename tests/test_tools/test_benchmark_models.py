@@ -137,3 +137,22 @@ def test_mmpretrain_backbone_without_torchvision_stops_before_measuring(capsys):
         bench.main([spec, '--device', 'cpu'])
     assert 'building the model' not in capsys.readouterr().err  # no worker was started
 
+
+
+SWIN_TINY = 'configs/pmtseg/pmtseg_swin-d32-tiny_1xb4-1000it_synthetic-depth-128x128.py'
+
+
+def test_swin_config_side_by_side_with_the_resnet_one(tmp_path):
+    """The CPU-sized Swin PMTSeg next to the ResNet-18 one: parameters, FLOPs, latency."""
+    out = tmp_path / 'rows.json'
+    bench.main([PMTSEG, SWIN_TINY, '--device', 'cpu', '--threads', '1', '--size', '64',
+                '--skip', 'tasks,train', '--repeats', '1', '--warmup', '0', '--out', str(out)])
+    resnet, swin = json.loads(out.read_text())['rows']
+    assert swin['name'] == osp.splitext(osp.basename(SWIN_TINY))[0]
+    assert resnet['params_m'] == pytest.approx(26.884071) and swin['params_m'] == pytest.approx(
+        6.930597)  # the metafile's counts
+    assert swin['params_ratio'] == pytest.approx(6.930597 / 26.884071)
+    for row in (resnet, swin):
+        assert isinstance(row['gflops'], float) and 0 < row['gflops'] < 1
+        assert isinstance(row['latency_all_s'], float) and row['latency_all_s'] > 0
+    assert swin['gflops'] < resnet['gflops']  # 32-d Swin stages against 64-512-d ResNet-18 ones
