@@ -62,21 +62,27 @@ def test_configs_found():
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=_ids(CONFIGS))
-def test_config_builds(path):
+def test_config_builds(path, skip_without_torchvision):
     cfg = Config.fromfile(path)
+    skip_without_torchvision(cfg)
     assert cfg.custom_imports['imports'] == ['pmtseg_mm']
     drop_pretrained(cfg.model)  # pretrained links need internet
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
         model = MODELS.build(cfg.model)
-        # each backbone branch has the parameter count of its ResNet counted by hand
+        # each ResNet branch has the parameter count counted by hand; any other backbone (Swin,
+        # ConvNeXt) takes its group's channels in its first layer
         branches = [cfg.model.backbone] if 'backbones' not in cfg.model.backbone else (
             cfg.model.backbone.backbones)
         assert len(model.backbone.backbones) == len(branches) == len(
             cfg.model.backbone.in_channels)
         for module, branch, channels in zip(model.backbone.backbones, branches,
                                             cfg.model.backbone.in_channels):
-            assert sum(p.numel() for p in module.parameters()) == resnet_parameters(
-                branch.depth, channels, deep_stem=branch.type == 'ResNetV1c'), branch
+            if branch.type in ('ResNet', 'ResNetV1c'):
+                assert sum(p.numel() for p in module.parameters()) == resnet_parameters(
+                    branch.depth, channels, deep_stem=branch.type == 'ResNetV1c'), branch
+            else:
+                first = next(p for p in module.parameters() if p.dim() == 4)
+                assert first.shape[1] == channels, branch.type
         for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             for step in cfg[loader].dataset.pipeline:
                 TRANSFORMS.build(step)

@@ -138,10 +138,11 @@ def test_every_config_is_listed_once_with_its_config():
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
-def test_metadata_and_results_are_what_was_measured(path):
+def test_metadata_and_results_are_what_was_measured(path, skip_without_torchvision):
     model, _ = load_index()[_name(path)]
     meta = model['Metadata']
     cfg = Config.fromfile(path)
+    skip_without_torchvision(cfg)
     assert meta['Iterations'] == cfg.train_cfg.max_iters
     assert meta['Batch Size'] == cfg.train_dataloader.batch_size
     drop_pretrained(cfg.model)

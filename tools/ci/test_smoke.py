@@ -21,8 +21,11 @@ from crossline import (METRIC_KEYS, ROOT, TINY, checkpoint_metrics, cli_options,
                        data_options, runner_config)
 
 FOLDER = os.environ.get('PMTSEG_CROSSLINE_DIR', '')
+# the Swin/ConvNeXt configs are left out: ConvNeXt needs torchvision (an opt-in install CI does
+# not make), and neither was checked on this line yet (docs/install.md)
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
-                 if '_base_' not in p)
+                 if '_base_' not in p
+                 and not any(b in osp.basename(p) for b in ('swin', 'convnext')))
 TINY_CONFIGS = [p for p in CONFIGS if '-tiny' in osp.basename(p)]
 # equal to the default line's up to float32 reduction order (the same weights and data)
 TOLERANCE = 1e-4
