@@ -195,6 +195,12 @@ def _class_names(cfg: Config, num_classes: int) -> List[str]:
     return names
 
 
+def _pool_matrix(length: int, size: int, like: Tensor) -> Tensor:
+    """(size, length) matrix of ``adaptive_avg_pool1d`` from ``length`` to ``size`` points."""
+    eye = torch.eye(length, dtype=like.dtype, device=like.device)
+    return F.adaptive_avg_pool1d(eye[None], size)[0].t().contiguous()
+
+
 def build_model(cfg: Config, checkpoint: Optional[str] = None) -> nn.Module:
     """The detector of ``cfg`` on the CPU in eval mode, with ``checkpoint``'s weights (random
     weights without one)."""
@@ -251,8 +257,15 @@ def export_onnx(cfg: Config, model: nn.Module, out: str, tasks: Optional[Sequenc
 
     def static_pool(x: Tensor, size: Sequence[int]) -> Tensor:
         """Adaptive pooling with the traced sizes as constants (the exporter needs a known
-        input shape and a constant output size)."""
-        return pool(x.reshape(tuple(int(d) for d in x.shape)), tuple(int(s) for s in size))
+        input shape and a constant output size, one that divides the input's)."""
+        shape = tuple(int(d) for d in x.shape)
+        size = tuple(int(s) for s in size)
+        x = x.reshape(shape)
+        if all(i % o == 0 for i, o in zip(shape[-2:], size)):
+            return pool(x, size)
+        # otherwise as averaging matrices, the windows [floor(i·n/m), ceil((i+1)·n/m))
+        rows, cols = (_pool_matrix(n, m, x) for n, m in zip(shape[-2:], size))
+        return rows @ x @ cols.t()
 
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # its fused op has no ONNX export
