@@ -1,0 +1,1 @@
+"""Deployment: ONNX export (:mod:`.onnx_export`, docs/deployment.md)."""
