@@ -1,7 +1,6 @@
 """Whole-scene inference: windows of the scene through ``PMTSeg.predict_window_scores``,
 scores blended block by block, instances joined, rasters and GeoJSON written."""
 import json
-import os
 import os.path as osp
 import sys
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ from .grid import WindowGrid
 from .instances import WindowInstance, join_instances, suppress_duplicates
 from .progress import SceneProgress, file_identity, model_digest
 from .reader import SceneReader
-from .writer import (atomic_path, instance_features, raster_profile, to_cog, write_geopackage,
-                     write_panoptic)
+from .writer import (instance_features, raster_profile, temporary_output, to_cog,
+                     write_geopackage, write_panoptic)
 
 try:  # see reader.py
     import rasterio
@@ -173,9 +172,8 @@ def infer_scene(model: torch.nn.Module,
             state.save_block(index, labels, found, empty)
             run += per_block[index] - empty
         bar.close()
-        tmp_sem = atomic_path(out['semantic'])
         collected: List[WindowInstance] = []
-        try:
+        with temporary_output(out['semantic'], publish=False) as tmp_sem:
             with rasterio.open(tmp_sem, 'w', **raster_profile(reader, 'uint8', 255)) as sem_out:
                 for index, (by0, bx0, by1, bx1) in enumerate(blocks):
                     labels, found = state.load_block(index)
@@ -187,16 +185,11 @@ def infer_scene(model: torch.nn.Module,
             write_panoptic(reader, blocks, tmp_sem, out['panoptic'], instances, num_things,
                            num_classes)
             to_cog(tmp_sem, out['semantic'])
-        finally:
-            if osp.exists(tmp_sem):
-                os.remove(tmp_sem)
-        tmp_json = atomic_path(out['geojson'])
-        with open(tmp_json, 'w') as f:
+        with temporary_output(out['geojson']) as tmp_json, open(tmp_json, 'w') as f:
             crs_name = reader.crs.to_string() if reader.crs is not None else None
             json.dump(dict(type='FeatureCollection',
                            crs=dict(type='name', properties=dict(name=crs_name)),
                            features=list(instance_features(instances, reader, classes))), f)
-        os.replace(tmp_json, out['geojson'])
         out['geopackage'] = None
         if geopackage:
             out['geopackage'] = f'{out_prefix}_instances.gpkg'

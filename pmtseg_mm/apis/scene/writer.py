@@ -2,6 +2,7 @@
 instances as GeoJSON (and GeoPackage) polygons."""
 import os
 import os.path as osp
+from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -23,14 +24,9 @@ def to_cog(src_path: str, out_path: str) -> None:
     """Copy a tiled GeoTIFF to ``out_path`` as a Cloud-Optimized GeoTIFF (GDAL's COG driver:
     256-px tiles, deflate, overviews by nearest neighbour so class ids stay class ids), written
     to a temporary name and renamed."""
-    tmp = atomic_path(out_path) + '.cog'
-    try:
+    with temporary_output(out_path, '.cog') as tmp:
         rasterio.shutil.copy(src_path, tmp, driver='COG', COMPRESS='DEFLATE', BLOCKSIZE=256,
                              OVERVIEW_RESAMPLING='NEAREST', BIGTIFF='IF_SAFER')
-        os.replace(tmp, out_path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def raster_profile(reader: SceneReader, dtype: str, nodata) -> dict:
@@ -43,11 +39,22 @@ def raster_profile(reader: SceneReader, dtype: str, nodata) -> dict:
     return profile
 
 
-def atomic_path(path: str) -> str:
+@contextmanager
+def temporary_output(path: str, suffix: str = '', publish: bool = True) -> Iterator[str]:
+    """A temporary file name next to ``path`` (its folder created). With ``publish`` the file is
+    renamed onto ``path`` when the block ends without error; it is removed in every other case,
+    so no partial output is ever left behind. ``publish=False``: a scratch file of the block."""
     folder = osp.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    return f'{path}.tmp{os.getpid()}'
+    tmp = f'{path}.tmp{os.getpid()}{suffix}'
+    try:
+        yield tmp
+        if publish:
+            os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
 
 
 def instance_features(instances: Sequence[SceneInstance], reader: SceneReader,
@@ -86,22 +93,16 @@ def write_geopackage(features: Iterator[dict], crs, out_path: str) -> int:
     ``instances`` (MultiPolygon, the scene CRS; spatially indexed by GDAL), atomically; returns
     the number of features written."""
     import fiona  # runtime requirement (requirements/runtime.txt), needed only here
-    tmp = atomic_path(out_path) + '.gpkg'
     count = 0
-    try:
-        with fiona.open(tmp, 'w', driver='GPKG', layer='instances', schema=GPKG_SCHEMA,
-                        crs_wkt=crs.to_wkt() if crs is not None else None) as layer:
-            for feature in features:
-                geometry = feature['geometry']
-                if geometry['type'] == 'Polygon':
-                    geometry = dict(type='MultiPolygon', coordinates=[geometry['coordinates']])
-                layer.write(dict(type='Feature', geometry=geometry,
-                                 properties=feature['properties']))
-                count += 1
-        os.replace(tmp, out_path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    with temporary_output(out_path, '.gpkg') as tmp, \
+            fiona.open(tmp, 'w', driver='GPKG', layer='instances', schema=GPKG_SCHEMA,
+                       crs_wkt=crs.to_wkt() if crs is not None else None) as layer:
+        for feature in features:
+            geometry = feature['geometry']
+            if geometry['type'] == 'Polygon':
+                geometry = dict(type='MultiPolygon', coordinates=[geometry['coordinates']])
+            layer.write(dict(type='Feature', geometry=geometry, properties=feature['properties']))
+            count += 1
     return count
 
 
@@ -113,8 +114,7 @@ def write_panoptic(reader: SceneReader, blocks, sem_path: str, out_path: str,
     nodata pixels are void."""
     if (len(instances) + 1) * INSTANCE_OFFSET + num_classes >= 2**31:
         raise ValueError(f'{len(instances)} instances do not fit the int32 panoptic encoding')
-    tmp = atomic_path(out_path)
-    try:
+    with temporary_output(out_path, publish=False) as tmp:
         with rasterio.open(sem_path) as sem, \
                 rasterio.open(tmp, 'w', **raster_profile(reader, 'int32', None)) as pan_out:
             for by0, bx0, by1, bx1 in blocks:
@@ -133,6 +133,3 @@ def write_panoptic(reader: SceneReader, blocks, sem_path: str, out_path: str,
                     pan[sl][m] = inst.label + index * INSTANCE_OFFSET
                 pan_out.write(pan[None], window=win)
         to_cog(tmp, out_path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
