@@ -106,3 +106,6 @@ def test_check_dataset_reports_mostly_nodata_images(tmp_path, capsys):
     assert 'train_00001.tif' in out and 'only 25.0% of the pixels are valid' in out
     assert 'below the threshold 50%' in out
     assert check_dataset.main([config, '--split', 'train', '--min-valid', '0.2'] + options) == 0
+    with pytest.raises(SystemExit):
+        check_dataset.main([config, '--min-valid', '50'])
+    assert '--min-valid is a fraction of the pixels, 0 to 1; got 50.0' in capsys.readouterr().err

@@ -128,3 +128,6 @@ def test_large_scene_demo_shards_a_scene_list(config_file, tmp_path, monkeypatch
         demo.main([config_file, '--scene-list', str(bad)])
     with pytest.raises(SystemExit, match='either MODALITY=PATH inputs of one scene or'):
         demo.main([config_file])
+    with pytest.raises(SystemExit, match=r"--nodata expects MODALITY=NUMBER \(nan allowed\), "
+                       r"got 'depth=none'"):
+        demo.main([config_file, f'optical={first["optical"]}', '--nodata', 'depth=none'])

@@ -41,7 +41,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'are `nodata` in no modality; default 0.5)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.min_valid <= 1.0:
+        parser.error(f'--min-valid is a fraction of the pixels, 0 to 1; got {args.min_valid}')
+    return args
 
 
 def _leaf_datasets(dataset) -> list:
