@@ -9,6 +9,7 @@ from torch import nn
 
 from pmtseg_mm.models.losses.tmaa_loss import TMAALoss
 from pmtseg_mm.models.utils import pooled_grid
+from loss_references import tmaa_level_reference, tmaa_reference
 
 LN2 = math.log(2.0)
 
@@ -140,7 +141,8 @@ def test_loss_weight_scales():
     for mode in ('js', 'kl', 'ed'):
         one = TMAALoss(mode=mode, levels=(0, ), loss_weight=1.0)([a, b])
         default = TMAALoss(mode=mode, levels=(0, ))([a, b])
-        assert one.item() > 0
+        # 8x8 = 64 points <= max_points 1024: no pooling; default tau 0.1
+        assert one.item() == pytest.approx(tmaa_level_reference(a[0], b[0], 0.1, mode), rel=1e-5)
         assert default.item() == pytest.approx(5.0 * one.item(), rel=1e-6)
         assert TMAALoss(mode=mode, levels=(0, ), loss_weight=0.0)([a, b]).item() == 0.0
 
@@ -154,7 +156,9 @@ def test_levels_selection():
     level1 = TMAALoss(levels=(1, ), loss_weight=1.0)([a, b]).item()
     level2 = TMAALoss(levels=(2, ), loss_weight=1.0)([a, b]).item()
     assert level0 == pytest.approx(0.0, abs=1e-6)
-    assert level1 > 1e-3 and level2 > 1e-3
+    # 4x4 and 2x2 maps: no pooling; default tau 0.1
+    assert level1 == pytest.approx(tmaa_level_reference(a[1], b[1], 0.1), rel=1e-5)
+    assert level2 == pytest.approx(tmaa_level_reference(a[2], b[2], 0.1), rel=1e-5)
     assert TMAALoss(levels=(1, 0), loss_weight=1.0)([a, b]).item() == pytest.approx(level1 / 2)
     assert TMAALoss(levels=(0, 1, 2), loss_weight=1.0)([a, b]).item() == \
         pytest.approx((level1 + level2) / 3)
@@ -180,7 +184,9 @@ def test_mismatched_spatial_sizes_pool_to_common_grid():
     loss = TMAALoss(levels=(0, ), loss_weight=1.0)
     expected = loss([[F.adaptive_avg_pool2d(a, (4, 4))], [F.adaptive_avg_pool2d(b, (4, 4))]])
     assert loss([[a], [b]]).item() == pytest.approx(expected.item(), rel=1e-6)
-    assert loss([[a], [b]]).item() > 1e-3
+    # the common grid 4x4 (smallest H and W), then 16 points <= 1024: mean of 2x1 and 1x2 blocks
+    expected = tmaa_level_reference(F.avg_pool2d(a, (2, 1)), F.avg_pool2d(b, (1, 2)), 0.1)
+    assert loss([[a], [b]]).item() == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize('mode', ['js', 'kl', 'ed'])
@@ -198,8 +204,15 @@ def test_gradients_reach_both_backbones(mode):
         return feats
 
     loss = TMAALoss(mode=mode, levels=(0, 1), max_points=16)
-    value = loss([run(optical, torch.rand(2, 3, 16, 16)), run(aux, torch.rand(2, 1, 16, 16))])
-    assert value.requires_grad and value.item() > 0
+    feats_a, feats_b = run(optical, torch.rand(2, 3, 16, 16)), run(aux, torch.rand(2, 1, 16, 16))
+    value = loss([feats_a, feats_b])
+    assert value.requires_grad
+    # max_points 16: level 0 (16x16) and level 1 (8x8) are both pooled to a 4x4 grid, i.e. mean
+    # pooling of 4x4 and 2x2 blocks; the default loss_weight is 5
+    expected = tmaa_reference([F.avg_pool2d(feats_a[0], 4), F.avg_pool2d(feats_a[1], 2)],
+                              [F.avg_pool2d(feats_b[0], 4), F.avg_pool2d(feats_b[1], 2)],
+                              mode=mode)
+    assert value.item() == pytest.approx(expected, rel=1e-5)
     value.backward()
     for net in (optical, aux):
         for param in net.parameters():
@@ -250,7 +263,9 @@ def test_memory_bound_on_large_maps():
     loss.affinity_distribution = spy
     value = loss([[a], [b]])
     assert shapes == [(1, 256, 256), (1, 256, 256)]
-    assert torch.isfinite(value) and value.item() > 0
+    # 1024x1024 with max_points 256: a 16x16 grid, the mean of every 64x64 block; weight 5
+    expected = tmaa_reference([F.avg_pool2d(a, 64)], [F.avg_pool2d(b, 64)])
+    assert value.item() == pytest.approx(expected, rel=1e-5)
     # a wide map keeps its aspect ratio and still stays within max_points points
     assert original(torch.randn(2, 3, 1, 5000)).shape == (2, 256, 256)
     assert TMAALoss(max_points=100).affinity_distribution(torch.randn(1, 2, 40, 10)).shape == \
