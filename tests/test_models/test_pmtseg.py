@@ -9,6 +9,7 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData, PixelData
 
 from pmtseg_mm.models.detectors.pmtseg import PMTSeg
+from loss_references import tmaa_reference
 from small_parts import pixel_decoder
 
 C = 32
@@ -211,9 +212,22 @@ def test_single_modality_pmtseg():
     """Table VIII: one backbone, TMSF passes it through, L_TMAA is 0."""
     model = build(backbone=dict(type='DualBackbone', backbones=[R18], in_channels=(3, )),
                   neck=dict(NECK, in_channels=[[16, 32, 64, 128]], num_modalities=1))
+    head = model.panoptic_head
+    decoded = []
+    decode = head._decode
+    head._decode = lambda *args, **kwargs: decoded.append(decode(*args, **kwargs)) or decoded[-1]
     losses = model.loss(torch.rand(2, 3, 64, 64), [sample(), sample()])
     assert losses['loss_tmaa'].item() == 0.0
-    assert all(torch.isfinite(v) for v in losses.values()) and losses['loss_cls'] > 0
+    assert all(torch.isfinite(v) for v in losses.values())
+    # the last decoder layer's classification loss: weight 2 times the class-weighted mean of
+    # the 2 x 6 slots' cross-entropies against the classes the Hungarian matching gave them
+    # (the no-object class 6 weighs 0.1, the others 1), by hand in float64
+    logits = decoded[0][0][-1].detach().double().flatten(0, 1)  # (12, 7)
+    labels = head._slot_labels.flatten()
+    weights = torch.tensor([1.0] * 6 + [0.1], dtype=torch.float64)[labels]
+    cross_entropy = logits.logsumexp(-1) - logits.gather(1, labels[:, None])[:, 0]
+    expected = 2.0 * (weights * cross_entropy).sum() / weights.sum()
+    assert losses['loss_cls'].item() == pytest.approx(expected.item(), rel=1e-5)
     model.eval()
     with torch.no_grad():
         (result, ) = model.predict(torch.rand(1, 3, 64, 64), [sample()])
@@ -225,8 +239,14 @@ def test_sum_fusion_neck_in_pmtseg_keeps_tmaa_and_both_backbones():
     """Table IV "+TMAA" without TMSF: two backbones, summed levels, L_TMAA on their features."""
     model = build(neck=SUM_NECK, head=PLAIN_HEAD)
     assert count(model.neck) < count(build(head=PLAIN_HEAD).neck)
+    feats = []
+    model.backbone.register_forward_hook(lambda m, inp, out: feats.append(out) and None)
     losses = model.loss(torch.rand(2, 4, 64, 64), [sample(), sample()])
-    assert set(losses) == {'loss_tmaa'} | HEAD_KEYS and losses['loss_tmaa'] > 0
+    assert set(losses) == {'loss_tmaa'} | HEAD_KEYS
+    # TMAALoss defaults: 4 levels (16², 8², 4², 2² at a 64² input: <= 1024 points, no pooling),
+    # tau 0.1, α = 5, one (optical, depth) pair
+    optical, depth = feats[0]
+    assert losses['loss_tmaa'].item() == pytest.approx(tmaa_reference(optical, depth), rel=1e-5)
     sum(losses.values()).backward()
     optical, aux = model.backbone.backbones
     assert optical.conv1.weight.grad.abs().sum() > 0 and aux.conv1.weight.grad.abs().sum() > 0
@@ -269,8 +289,7 @@ def test_batched_predict_equals_per_task_passes():
     per-task results: instances and panoptic maps identical, semantic maps agreeing on
     >= 99.9 % of the pixels (here: all)."""
     model = build(test_cfg=dict(tasks=('semantic', 'instance', 'panoptic'),
-                                          object_mask_thr=0.3, iou_thr=0.5,
-                                          max_per_image=10)).eval()
+                                object_mask_thr=0.3, iou_thr=0.5, max_per_image=10)).eval()
     torch.manual_seed(1)
     inputs = torch.rand(2, 4, 64, 64)
     samples = [sample(), sample(img_shape=(50, 61), ori_shape=(100, 122))]

@@ -1,5 +1,3 @@
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -16,6 +14,7 @@ from pmtseg_mm.datasets.ubcv2 import UBCV2Dataset
 from pmtseg_mm.datasets.valid import VALIDDataset
 from pmtseg_mm.models.dense_heads.psh_head import PSHHead, build_task_targets
 from pmtseg_mm.models.layers.text_encoder import TaskTextEncoder
+from loss_references import info_nce_reference
 from small_parts import pixel_decoder
 
 CLASSES = ('building', 'car', 'tree', 'road', 'grass', 'water')  # 3 things + 3 stuff
@@ -280,19 +279,42 @@ def test_loss_keys_follow_switches(kwargs, has_con):
         assert head.label_encoder.layers[0].linear1.weight.grad.abs().sum() > 0
 
 
+def record_queries(head: PSHHead) -> dict:
+    """Keep Q_task (from ``_decode``) and the label encoder's input and output (Q_label)."""
+    kept = dict(q_task=[], label_in=[], q_label=[])
+    decode = head._decode
+
+    def recording_decode(*args, **kwargs):
+        out = decode(*args, **kwargs)
+        kept['q_task'].append(out[2])
+        return out
+
+    def hook(module, inputs, output):  # returns None: the output is left as it is
+        kept['label_in'].append(inputs[0])
+        kept['q_label'].append(output)
+
+    head._decode = recording_decode
+    head.label_encoder.register_forward_hook(hook)
+    return kept
+
+
 def test_contrastive_pairs_matched_queries_with_their_label_texts():
     head = build_head(task_probs=dict(instance=1.0), loss_con_weight=2.0)
-    seen = []
-    head.label_encoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    kept = record_queries(head)
     losses = head.loss(neck_output(1), [panoptic_sample()])
-    (label_embeds, ) = seen
+    (label_embeds, ) = kept['label_in']
     texts = head.text_encoder(head.label_texts)
     assert head.label_texts[0] == 'RS data with a building'
     assert head.label_texts[-1] == 'RS data without a matched segment'
     # per slot: index of the label text it carries (instance task: 2 buildings, 1 car)
     slot_text = [int((texts - row).abs().sum(-1).argmin()) for row in label_embeds[0]]
     assert sorted(slot_text) == [0, 0, 1, 6, 6, 6]
-    assert losses['loss_con'] > 0
+    # β = 2 times the two-way multi-positive InfoNCE (τ = 0.07) of the one image's 6 slots,
+    # positives = slots carrying the same label text
+    positives = [[ti == tj for tj in slot_text] for ti in slot_text]
+    expected = 2.0 * info_nce_reference(kept['q_task'][0][0], kept['q_label'][0][0], positives,
+                                        0.07)
+    assert losses['loss_con'].item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_psh_without_contrast_differs_from_nt_by_the_task_mlp():
@@ -328,14 +350,20 @@ def test_batch_level_contrast_uses_task_specific_padding_texts():
         'RS data without a matched segment', 'RS data without a matched segment for semantic',
         'RS data without a matched segment for instance',
         'RS data without a matched segment for panoptic']
-    seen = []
-    head.label_encoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    kept = record_queries(head)
     losses = head.loss(neck_output(2), [panoptic_sample(), panoptic_sample()])
     texts = head.text_encoder(head.label_texts)
-    for image in seen[0]:
-        slot_text = [int((texts - row).abs().sum(-1).argmin()) for row in image]
-        assert sorted(slot_text) == [0, 0, 1, 8, 8, 8]  # unmatched: the instance padding text
-    assert losses['loss_con'] > 0
+    slot_texts = []
+    for image in kept['label_in'][0]:
+        slot_texts.append([int((texts - row).abs().sum(-1).argmin()) for row in image])
+        assert sorted(slot_texts[-1]) == [0, 0, 1, 8, 8, 8]  # unmatched: the instance padding
+    # one row per image (its 6 slots flattened); positives: images whose slots carry the same
+    # texts in the same order; β = 0.5 (default), τ = 0.07
+    positives = [[ta == tb for tb in slot_texts] for ta in slot_texts]
+    expected = 0.5 * info_nce_reference(kept['q_task'][0].flatten(1),
+                                        kept['q_label'][0].flatten(1), positives, 0.07)
+    assert losses['loss_con'].item() == pytest.approx(expected, rel=1e-5)
+    assert expected > 0.1  # the two images' slots differ in order: each has one positive
     # a batch of one image has no negatives
     assert head.loss(neck_output(1), [panoptic_sample()])['loss_con'].item() == pytest.approx(0.0)
 
