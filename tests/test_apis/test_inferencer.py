@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from mmdet.evaluation.functional import INSTANCE_OFFSET
+from mmengine.structures import InstanceData, PixelData
+from pycocotools import mask as mask_utils
 
 from pmtseg_mm.apis import MultiModalInferencer, find_config
 
@@ -55,9 +58,77 @@ def test_paths_equal_arrays_and_files_are_written(inferencer, tmp_path):
         record = json.load(f)
     assert record['classes'][:3] == ['building', 'tree', 'car']
     assert len(record['instances']) == len(from_paths['instances']['labels'])
-    assert sum(s['area'] for s in record['panoptic_segments']) <= 96 * 112
+    # every non-void id of the returned panoptic map (class = id % INSTANCE_OFFSET, void = class
+    # 6 = number of classes) with its pixel count, in id order
+    ids, counts = np.unique(from_paths['panoptic'], return_counts=True)
+    assert record['panoptic_segments'] == [
+        dict(id=int(i), category_id=int(i % INSTANCE_OFFSET), isthing=bool(i >= INSTANCE_OFFSET),
+             area=int(n)) for i, n in zip(ids, counts) if i % INSTANCE_OFFSET < 6]
     assert osp.isfile(tmp_path / 'out' / 'preds' / 'scene0_panoptic.png')
     assert osp.isfile(tmp_path / 'out' / 'vis' / 'scene0.png')
+
+
+def worked_example():
+    """A 96x112 prediction whose files are known by hand: road (3) everywhere but a grass (4)
+    block (rows 80-95, columns 0-39: 16·40 = 640 px), a building (0) instance (rows 10-29,
+    columns 20-49: 20·30 = 600 px), a car (2) instance (rows 60-69, columns 80-99: 10·20 =
+    200 px) and a void band (rows 0-3: 4·112 = 448 px); road keeps 96·112 - 640 - 600 - 200 -
+    448 = 8864 px."""
+    semantic = np.full((96, 112), 3, np.int64)
+    semantic[80:, :40] = 4
+    masks = np.zeros((2, 96, 112), bool)
+    masks[0, 10:30, 20:50] = True
+    masks[1, 60:70, 80:100] = True
+    semantic[masks[0]], semantic[masks[1]] = 0, 2
+    panoptic = semantic.copy()  # stuff: the class id (instance 0)
+    panoptic[masks[0]] = 0 + 1 * INSTANCE_OFFSET
+    panoptic[masks[1]] = 2 + 2 * INSTANCE_OFFSET
+    panoptic[:4] = 6  # void: the number of classes
+    semantic[:4] = 3
+    instances = InstanceData(labels=torch.tensor([0, 2]), scores=torch.tensor([0.875, 0.5]),
+                             bboxes=torch.tensor([[20., 10., 50., 30.], [80., 60., 100., 70.]]),
+                             masks=torch.from_numpy(masks))
+    return semantic, instances, panoptic
+
+
+def test_written_files_hold_the_worked_example(inferencer, tmp_path, monkeypatch):
+    """The model is replaced by a stub returning :func:`worked_example`, so the JSON areas,
+    the RLE masks and the panoptic PNG colours are known numbers."""
+    semantic, instances, panoptic = worked_example()
+
+    def stub_test_step(data):
+        samples = data['data_samples']
+        for sample in samples:
+            sample.pred_sem_seg = PixelData(sem_seg=torch.from_numpy(semantic)[None])
+            sample.pred_instances = instances
+            sample.pred_panoptic_seg = PixelData(sem_seg=torch.from_numpy(panoptic)[None])
+        return samples
+
+    monkeypatch.setattr(inferencer.model, 'test_step', stub_test_step)
+    paths, _ = write_pair(tmp_path)
+    pred = inferencer(paths, out_dir=str(tmp_path / 'out'))['predictions'][0]
+    np.testing.assert_array_equal(pred['panoptic'], panoptic)
+    pred_dir = tmp_path / 'out' / 'preds'
+    with open(pred_dir / 'scene0.json') as f:
+        record = json.load(f)
+    assert record['panoptic_segments'] == [
+        dict(id=3, category_id=3, isthing=False, area=8864),
+        dict(id=4, category_id=4, isthing=False, area=640),
+        dict(id=INSTANCE_OFFSET, category_id=0, isthing=True, area=600),
+        dict(id=2 * INSTANCE_OFFSET + 2, category_id=2, isthing=True, area=200)]
+    assert [(i['label'], i['score'], i['bbox']) for i in record['instances']] == [
+        (0, 0.875, [20.0, 10.0, 50.0, 30.0]), (2, 0.5, [80.0, 60.0, 100.0, 70.0])]
+    for k, item in enumerate(record['instances']):
+        rle = dict(size=item['mask']['size'], counts=item['mask']['counts'].encode())
+        assert item['mask']['size'] == [96, 112]
+        np.testing.assert_array_equal(mask_utils.decode(rle), instances.masks[k].numpy())
+    # COCO panoptic PNG: id = R + 256 G + 256² B (building 1000 = (232, 3, 0)); void is black
+    bgr = cv2.imread(str(pred_dir / 'scene0_panoptic.png')).astype(np.int64)
+    assert bgr[20, 30].tolist() == [0, 3, 232] and bgr[0, 0].tolist() == [0, 0, 0]
+    ids = bgr[..., 2] + 256 * bgr[..., 1] + 65536 * bgr[..., 0]
+    np.testing.assert_array_equal(ids, np.where(panoptic == 6, 0, panoptic))
+    np.testing.assert_array_equal(
+        cv2.imread(str(pred_dir / 'scene0_semantic.png'), cv2.IMREAD_UNCHANGED), semantic)
 
 
 def test_batch_and_task_selection(inferencer):
