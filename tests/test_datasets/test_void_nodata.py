@@ -49,7 +49,7 @@ def test_void_nodata_voids_targets_and_drops_emptied_instances():
         nodata_mask=nodata, gt_seg_map=seg.copy(), gt_masks=BitmapMasks(masks, 6, 8),
         gt_bboxes=HorizontalBoxes(np.zeros((3, 4), np.float32)),
         gt_bboxes_labels=np.array([0, 1, 2]), gt_ignore_flags=np.zeros(3, bool)))
-    assert 'nodata_mask' not in results
+    assert results['nodata_mask'] is nodata  # kept for the panoptic and instance metrics
     np.testing.assert_array_equal(results['gt_seg_map'], np.where(nodata, 255, seg))
     assert results['gt_bboxes_labels'].tolist() == [1, 2] and len(results['gt_ignore_flags']) == 2
     kept = results['gt_masks'].masks
@@ -57,8 +57,9 @@ def test_void_nodata_voids_targets_and_drops_emptied_instances():
     np.testing.assert_array_equal(kept[1], masks[2])
     # boxes from the trimmed masks: (x0, y0, x1, y1), exclusive ends
     assert results['gt_bboxes'].tensor.tolist() == [[1.0, 1.0, 5.0, 4.0], [6.0, 4.0, 8.0, 6.0]]
-    untouched = dict(gt_seg_map=seg.copy())
-    assert VoidNodata()(untouched)['gt_seg_map'] is untouched['gt_seg_map']
+    untouched = dict(gt_seg_map=seg.copy(), nodata_mask=np.zeros((6, 8), bool))
+    out = VoidNodata()(untouched)
+    assert out['gt_seg_map'] is untouched['gt_seg_map'] and 'nodata_mask' not in out
 
 
 def test_shipped_test_pipeline_gives_void_targets(tmp_path):
@@ -82,6 +83,9 @@ def test_shipped_test_pipeline_gives_void_targets(tmp_path):
     assert (gt[10:30, 5:50] == 255).all() and (gt[:10] != 255).all() and (gt[30:] != 255).all()
     for mask in sample.gt_instances.masks.masks:
         assert not mask[10:30, 5:50].any()
+    expected = np.zeros((64, 64), bool)
+    expected[10:30, 5:50] = True  # packed for the panoptic and instance metrics
+    np.testing.assert_array_equal(sample.metainfo['nodata_mask'], expected)
 
 
 def test_check_dataset_reports_mostly_nodata_images(tmp_path, capsys):

@@ -66,7 +66,7 @@ test_pipeline = [
     dict(type='VoidNodata'),  # targets void where a modality is `nodata` (no-op without)
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'modalities',
-                    'modality_channels', 'modality_paths')),
+                    'modality_channels', 'modality_paths', 'nodata_mask')),
 ]
 
 # the folders of split S are <modality>/S/ (images) and annotations/panoptic_S{.json,/}

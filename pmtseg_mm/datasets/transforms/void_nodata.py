@@ -16,6 +16,11 @@ class VoidNodata(BaseTransform):
     masks lose those pixels, and instances left without a pixel are dropped (with their boxes,
     labels and ignore flags); the boxes of the others are recomputed from their masks.
 
+    A mask with a nodata pixel stays in ``results['nodata_mask']`` (at the loaded size; no
+    transform moves it) for the panoptic and instance metrics, whose ground truth comes from the
+    annotation files: the shipped test pipeline, which loads the annotations at the original
+    size, packs it with ``meta_keys``. A mask without one is dropped.
+
     Args:
         ignore_index (int): Value of void pixels in ``gt_seg_map``. Defaults to 255.
     """
@@ -24,8 +29,9 @@ class VoidNodata(BaseTransform):
         self.ignore_index = ignore_index
 
     def transform(self, results: dict) -> dict:
-        mask = results.pop('nodata_mask', None)
+        mask = results.get('nodata_mask')
         if mask is None or not mask.any():
+            results.pop('nodata_mask', None)
             return results
         if results.get('gt_seg_map') is not None:
             if results['gt_seg_map'].shape != mask.shape:

@@ -3,11 +3,16 @@ from typing import Dict, List, Optional, Sequence, Union
 
 from unittest import mock
 
-from mmdet.datasets.api_wrappers import COCOeval
+import numpy as np
+import pycocotools.mask as mask_util
+import torch
+from mmdet.datasets.api_wrappers import COCO, COCOeval
 from mmdet.evaluation.metrics import CocoMetric, coco_metric
 from mmdet.registry import METRICS
-from mmengine.logging import MMLogger
+from mmdet.structures.mask import mask2bbox
+from mmengine.logging import MMLogger, print_log
 
+from .nodata import nodata_mask, to_rle, trim_annotation
 from .skipped_samples import report_skipped
 
 AP_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
@@ -33,6 +38,10 @@ class MultiTaskCocoMetric(CocoMetric):
       thing classes, or a prediction carries a stuff label.
     - **Empty predictions** (no instance in any image) score 0 for every AP item; mmdet logs an
       error and returns no keys.
+    - **Nodata.** Pixels of a sample's ``nodata_mask`` (packed by the shipped test pipeline,
+      see :class:`VoidNodata`) leave the predicted and the ground-truth masks (the ground truth
+      in a copy of ``ann_file``'s annotations); instances left without a pixel are dropped and
+      boxes are recomputed from the trimmed masks, so nodata pixels count for nothing.
     - Only the evaluated images are scored (mmdet scores every image of ``ann_file``, counting
       skipped ones as all missed); samples without ``pred_instances`` are skipped with a warning,
       ``ValueError`` when none has them.
@@ -58,6 +67,7 @@ class MultiTaskCocoMetric(CocoMetric):
                              f'of them, got {metric!r}')
         super().__init__(ann_file=ann_file, metric=metrics, classwise=classwise, **kwargs)
         self._num_skipped = 0
+        self._warned_maskless = False
 
     def _thing_cat_ids(self) -> Optional[List[int]]:
         """Category id of each thing label, looked up by name in ``ann_file``."""
@@ -89,14 +99,76 @@ class MultiTaskCocoMetric(CocoMetric):
                     f'{type(self).__name__}: pred_instances of {data_sample.get("img_path")} has '
                     f'label {int(labels.max())}, but instance labels must be thing classes '
                     f'(< {len(things)})')
-            usable.append(data_sample)
+            nodata = nodata_mask(data_sample, type(self).__name__)
+            usable.append(data_sample if nodata is None else
+                          self._without_nodata(data_sample, nodata))
         if usable:
+            start = len(self.results)
             super().process(data_batch, usable)
+            for (gt, _), sample in zip(self.results[start:], usable):
+                if 'nodata' in sample:  # for the ground truth of ``ann_file``
+                    gt['nodata'] = sample['nodata']
+
+    def _without_nodata(self, data_sample: dict, nodata: np.ndarray) -> dict:
+        """The sample with its predicted (and ``instances``) masks trimmed to valid pixels."""
+        pred = dict(data_sample['pred_instances'])
+        masks = torch.as_tensor(pred['masks']).bool()
+        masks = masks & torch.from_numpy(~nodata).to(masks.device)
+        keep = masks.flatten(1).any(1)
+        pred = {key: value[keep] for key, value in pred.items()}
+        pred['masks'] = masks[keep]
+        pred['bboxes'] = mask2bbox(masks[keep]).to(pred['bboxes'])
+        sample = dict(data_sample, pred_instances=pred, nodata=to_rle(nodata))
+        if self._coco_api is None and 'instances' in data_sample:
+            if any(not ann.get('mask') for ann in data_sample['instances']):
+                self._warn_maskless()
+            trimmed = [trim_annotation(ann, 'mask', nodata) if ann.get('mask') else ann
+                       for ann in data_sample['instances']]
+            sample['instances'] = [ann for ann in trimmed if ann is not None]
+        return sample
+
+    def _warn_maskless(self) -> None:
+        if not self._warned_maskless:
+            print_log(f'{type(self).__name__}: ground-truth instances without a mask (no '
+                      '`ann_file`) cannot be trimmed to the valid pixels; they are scored as '
+                      'they are', 'current', level=30)
+            self._warned_maskless = True
+
+    @staticmethod
+    def _void_ground_truth(coco: COCO, nodata: Dict[int, dict]) -> COCO:
+        """A copy of ``coco`` whose annotations of the given images lose their nodata pixels."""
+        masks = {img_id: mask_util.decode(rle).astype(bool) for img_id, rle in nodata.items()}
+        for img_id, mask in masks.items():
+            img = coco.imgs[img_id]
+            if (img['height'], img['width']) != mask.shape:
+                raise ValueError(f'MultiTaskCocoMetric: image {img_id} ({img.get("file_name")}) '
+                                 f'is {img["height"]}x{img["width"]} in `ann_file` but its '
+                                 f'nodata_mask is {mask.shape[0]}x{mask.shape[1]}')
+        annotations = []
+        for ann in coco.dataset['annotations']:
+            if ann['image_id'] in masks:
+                ann = trim_annotation(ann, 'segmentation', masks[ann['image_id']])
+            if ann is not None:
+                annotations.append(ann)
+        voided = type(coco)()
+        voided.dataset = dict(coco.dataset, annotations=annotations)
+        voided.createIndex()
+        return voided
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """AP items in percent (``-1`` kept), or 0 for all when nothing was predicted."""
-        logger: MMLogger = MMLogger.get_current_instance()
         report_skipped(self, len(results), '`pred_instances`', ['instance'])
+        nodata = {gt['img_id']: gt.pop('nodata') for gt, _ in results if 'nodata' in gt}
+        original = self._coco_api
+        if nodata and original is not None:
+            self._coco_api = self._void_ground_truth(original, nodata)
+        try:
+            return self._scores(results)
+        finally:
+            self._coco_api = original
+
+    def _scores(self, results: list) -> Dict[str, float]:
+        logger: MMLogger = MMLogger.get_current_instance()
         cat_ids = self._thing_cat_ids()
         if cat_ids is not None:
             self.cat_ids = cat_ids
@@ -135,8 +207,8 @@ class MultiTaskCocoMetric(CocoMetric):
                     values = values[values > -1]
                     name = self._coco_api.cats[int(cat_id)]['name']
                     eval_results.pop(f'{name}_precision', None)  # mmdet's rounded copy
-                    eval_results[f'{metric}_{name}_AP'] = (float(values.mean())
-                                                          if values.size else -1.0)
+                    eval_results[f'{metric}_{name}_AP'] = (
+                        float(values.mean()) if values.size else -1.0)
         return {
             key: value if value < 0 else round(value * 100, 2)
             for key, value in eval_results.items()

@@ -1,14 +1,22 @@
 """Panoptic quality (PQ, SQ, RQ) of a multi-task model, per class as in the paper's Fig. 10."""
 import os.path as osp
+import tempfile
 from typing import Dict, Optional, Sequence, Tuple
 
+import mmcv
+import numpy as np
+import torch
+from mmdet.evaluation.functional import pq_compute_single_core
 from mmdet.evaluation.metrics import CocoPanopticMetric
 from mmdet.evaluation.metrics.coco_panoptic_metric import (parse_pq_results,
                                                            print_panoptic_table)
 from mmdet.registry import METRICS
-from mmengine.logging import MMLogger
-from panopticapi.evaluation import PQStat
+from mmengine.fileio import get
+from mmengine.logging import MMLogger, print_log
+from panopticapi.evaluation import VOID, PQStat
+from panopticapi.utils import id2rgb, rgb2id
 
+from .nodata import nodata_mask
 from .skipped_samples import report_skipped
 
 _GROUPS = (('All', None), ('Things', True), ('Stuff', False))
@@ -29,6 +37,11 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
       ``ValueError`` when no sample has one.
     - **No in-place edit.** mmdet writes VOID into the predicted tensor; a copy is passed instead,
       so metrics later in the same ``Evaluator`` (e.g. semantic from panoptic) see the prediction.
+    - **Nodata.** Pixels of a sample's ``nodata_mask`` (packed by the shipped test pipeline,
+      see :class:`VoidNodata`) are void in the prediction and in the ground truth: the PNG is
+      voided there (in a temporary copy) and segments left without a pixel are dropped, so they
+      count neither as matches nor as misses. With ``outfile_prefix`` only the dumped prediction
+      is voided (mmdet scores the files; a warning says so).
     - **Per-class table** keyed by category name (``nan`` for classes absent from both ground
       truth and prediction), logged and returned as ``<class>_PQ`` (not with ``outfile_prefix``,
       where mmdet scores the dumped files); a group without any segment
@@ -67,6 +80,8 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
             for ann in self._coco_api.dataset['annotations']:
                 self._coco_api.imgs[ann['image_id']]['segm_file'] = ann['file_name']
         self._num_skipped = 0
+        self._void_gt: Optional[tempfile.TemporaryDirectory] = None
+        self._warned_outfile_nodata = False
 
     def _png_name(self, data_sample: dict) -> str:
         """File name of the sample's panoptic PNG (ground truth and prediction)."""
@@ -94,10 +109,62 @@ class MultiTaskCocoPanopticMetric(CocoPanopticMetric):
             pred = dict(data_sample['pred_panoptic_seg'])
             pred['sem_seg'] = pred['sem_seg'].clone()  # mmdet writes VOID into it in place
             # mmdet derives the PNG name from ``img_path`` (replacing '.jpg' only): give it the name
-            usable.append(dict(data_sample, img_path=self._png_name(data_sample),
-                               pred_panoptic_seg=pred))
+            sample = dict(data_sample, img_path=self._png_name(data_sample), pred_panoptic_seg=pred)
+            nodata = nodata_mask(data_sample, type(self).__name__)
+            if nodata is not None:
+                void_label = len(self.dataset_meta['classes'])  # mmdet's VOID in predictions
+                pred['sem_seg'][0][torch.from_numpy(nodata).to(pred['sem_seg'].device)] = void_label
+                if self.tmp_dir is not None:
+                    self.results.append(self._pq_stat_without_nodata(sample, nodata))
+                    continue
+                self._warn_outfile_nodata()
+            usable.append(sample)
         if usable:
             super().process(data_batch, usable)
+
+    def _warn_outfile_nodata(self) -> None:
+        if not self._warned_outfile_nodata and not self.format_only:
+            print_log(f'{type(self).__name__}: with `outfile_prefix` mmdet scores the dumped '
+                      'files, so nodata pixels are void in the prediction but the ground truth '
+                      'is scored as the annotation PNGs have it', 'current', level=30)
+            self._warned_outfile_nodata = True
+
+    def _pq_stat_without_nodata(self, sample: dict, nodata: np.ndarray) -> PQStat:
+        """PQ statistics of one sample whose nodata pixels are void in prediction and GT."""
+        if self._coco_api is None:
+            categories, label2cat = self._label_categories(), None
+        else:
+            categories = self.categories
+            cat_ids = self._coco_api.get_cat_ids(cat_names=self.dataset_meta['classes'])
+            label2cat = dict(enumerate(cat_ids))
+        segm_file, img_id = sample['img_path'], sample['img_id']
+        result = self._parse_predictions(pred=sample, img_id=img_id, segm_file=segm_file,
+                                         label2cat=label2cat)
+        gt_path = osp.join(self.seg_prefix, segm_file)
+        ids = rgb2id(mmcv.imfrombytes(get(gt_path, backend_args=self.backend_args),
+                                      flag='color', channel_order='rgb'))
+        if ids.shape != nodata.shape:
+            raise ValueError(f'{type(self).__name__}: {gt_path} is {ids.shape} but the nodata_mask '
+                             f'of its sample is {nodata.shape}')
+        ids[nodata] = VOID
+        area = dict(zip(*(values.tolist() for values in np.unique(ids, return_counts=True))))
+        if self._coco_api is None:
+            segments = [dict(id=s['id'], category_id=s['category'],
+                             iscrowd=int(categories[s['category']]['isthing'] == 1
+                                         and not s['is_thing']))
+                        for s in sample['segments_info'] if s['id'] in area]
+        else:
+            segments = [dict(s) for s in self._coco_api.imgToAnns[img_id] if s['id'] in area]
+        for segment in segments:  # panopticapi takes the GT areas from here, not from the PNG
+            segment['area'] = area[segment['id']]
+        if self._void_gt is None:
+            self._void_gt = tempfile.TemporaryDirectory()
+        mmcv.imwrite(id2rgb(ids)[:, :, ::-1], osp.join(self._void_gt.name, segm_file))
+        gt = dict(image_id=img_id, file_name=segm_file, segments_info=segments,
+                  height=nodata.shape[0], width=nodata.shape[1])
+        return pq_compute_single_core(proc_id=0, annotation_set=[(gt, result)],
+                                      gt_folder=self._void_gt.name,
+                                      pred_folder=self.seg_out_dir, categories=categories)
 
     def _label_categories(self) -> Dict[int, dict]:
         """Categories keyed by label index, as mmdet uses them without ``ann_file``."""
