@@ -13,6 +13,7 @@ import sys
 from typing import List, Optional
 
 from pmtseg_mm.apis import MultiModalInferencer, parse_modality_args
+from pmtseg_mm.apis.inferencer import BACKENDS
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -31,6 +32,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='instance score threshold of the picture')
     parser.add_argument('--device', default=None, help='cpu, cuda:0 ... (default: auto)')
+    parser.add_argument('--backend', choices=BACKENDS, default='pytorch',
+                        help='network backend: the PyTorch model, or onnxruntime running --onnx '
+                        '(same pre- and post-processing; docs/deployment.md)')
+    parser.add_argument('--onnx', help='graph exported by tools/deployment/pytorch2onnx.py '
+                        '(--backend onnxruntime)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='onnxruntime intra-op threads (--backend onnxruntime)')
     return parser.parse_args(argv)
 
 
@@ -40,7 +48,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
         inputs = parse_modality_args(args.inputs)
     except ValueError as err:
         raise SystemExit(f'error: {err}') from None
-    inferencer = MultiModalInferencer(args.config, args.weights, device=args.device)
+    try:
+        inferencer = MultiModalInferencer(args.config, args.weights, device=args.device,
+                                          backend=args.backend, onnx=args.onnx,
+                                          onnx_threads=args.threads)
+    except ValueError as err:
+        raise SystemExit(f'error: {err}') from None
     result = inferencer(inputs, tasks=args.tasks, missing=args.missing, out_dir=args.out_dir,
                         score_thr=args.score_thr)
     name = osp.splitext(osp.basename(inputs.get(inferencer.spec.names[0],

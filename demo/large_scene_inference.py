@@ -27,6 +27,7 @@ import torch
 from mmengine.dist import barrier, get_dist_info
 
 from pmtseg_mm.apis import MultiModalInferencer, infer_scene, parse_modality_args
+from pmtseg_mm.apis.inferencer import BACKENDS
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -60,6 +61,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='discard the progress of an interrupted run (<out>/<scene>_progress) '
                         'instead of resuming it')
     parser.add_argument('--device', default=None, help='cpu, cuda:0 ... (default: auto)')
+    parser.add_argument('--backend', choices=BACKENDS, default='pytorch',
+                        help='network backend: the PyTorch model, or onnxruntime running --onnx '
+                        '(same pre- and post-processing; docs/deployment.md)')
+    parser.add_argument('--onnx', help='graph exported by tools/deployment/pytorch2onnx.py '
+                        '(--backend onnxruntime)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='onnxruntime intra-op threads (--backend onnxruntime)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
 
@@ -128,9 +136,14 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     init_dist_if_launched()
     rank, world_size = get_dist_info()
     device = args.device
-    if device is None and torch.cuda.is_available():
+    if device is None and torch.cuda.is_available() and args.backend == 'pytorch':
         device = f'cuda:{torch.cuda.current_device()}'
-    inferencer = MultiModalInferencer(args.config, args.weights, device=device)
+    try:
+        inferencer = MultiModalInferencer(args.config, args.weights, device=device,
+                                          backend=args.backend, onnx=args.onnx,
+                                          onnx_threads=args.threads)
+    except ValueError as err:
+        raise SystemExit(f'error: {err}') from None
     window = args.window or window_default(inferencer)
     overlap = window // 4 if args.overlap is None else args.overlap
     classes = inferencer.dataset_meta['classes']

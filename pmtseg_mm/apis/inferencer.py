@@ -18,12 +18,15 @@ from mmengine.utils import ProgressBar
 from pycocotools import mask as mask_utils
 
 import pmtseg_mm  # noqa: F401  (registers the components)
+from pmtseg_mm.deployment.onnx_backend import OnnxRuntimeBackend
 from pmtseg_mm.models.detectors import PMTSeg
 from pmtseg_mm.structures import check_tasks
 from pmtseg_mm.visualization import draw_multimodal_prediction
 from .inputs import ModalityInput, ModalitySpec, as_config, optional_list
 
 InputDict = Mapping[str, ModalityInput]
+#: network backends: the model's PyTorch modules, or an exported graph run by onnxruntime
+BACKENDS = ('pytorch', 'onnxruntime')
 
 
 class MultiModalInferencer(BaseInferencer):
@@ -43,6 +46,12 @@ class MultiModalInferencer(BaseInferencer):
         device (str, optional): Device; None picks CUDA when available.
         palette (Sequence, optional): Colours for pictures; default from the checkpoint's
             ``dataset_meta`` or the config's dataset class.
+        backend (str): 'pytorch', or 'onnxruntime': the network is the exported graph ``onnx``
+            (tools/deployment/pytorch2onnx.py of this config) on the CPU, pre- and
+            post-processing are the PyTorch path's (:class:`OnnxRuntimeBackend`); a graph
+            whose metadata does not match the config's inputs is refused.
+        onnx (str, optional): The ``.onnx`` file of the onnxruntime backend (no ``weights``).
+        onnx_threads (int, optional): onnxruntime intra-op threads.
     """
 
     preprocess_kwargs: set = {'missing'}
@@ -54,16 +63,49 @@ class MultiModalInferencer(BaseInferencer):
                  model: Union[str, Config, ConfigDict, dict],
                  weights: Optional[str] = None,
                  device: Optional[str] = None,
-                 palette: Optional[Sequence] = None) -> None:
+                 palette: Optional[Sequence] = None,
+                 backend: str = 'pytorch',
+                 onnx: Optional[str] = None,
+                 onnx_threads: Optional[int] = None) -> None:
         init_default_scope('mmdet')
         self._checkpoint_meta: Optional[dict] = None
+        self.onnx_backend = self._onnx_backend(backend, onnx, onnx_threads, weights, device)
+        if self.onnx_backend is not None:
+            device = 'cpu'
         super().__init__(model=as_config(model), weights=weights, device=device, scope='mmdet')
         self.spec = ModalitySpec(self.cfg)
         self.dataset_meta = self._dataset_meta(palette)
 
+    @staticmethod
+    def _onnx_backend(backend: str, onnx: Optional[str], threads: Optional[int],
+                      weights: Optional[str], device: Optional[str]
+                      ) -> Optional[OnnxRuntimeBackend]:
+        """The onnxruntime backend of ``onnx`` (None for 'pytorch'); refuses contradicting
+        options."""
+        if backend not in BACKENDS:
+            raise ValueError(f'backend (--backend) must be one of {BACKENDS}, got {backend!r}')
+        if backend == 'pytorch':
+            if onnx is not None:
+                raise ValueError('onnx (--onnx) is for backend onnxruntime (--backend '
+                                 'onnxruntime); the pytorch backend takes weights (--weights)')
+            return None
+        if onnx is None:
+            raise ValueError('backend onnxruntime needs the exported graph: onnx (--onnx)')
+        if weights is not None:
+            raise ValueError('weights (--weights) with backend onnxruntime: the weights are '
+                             'those of the onnx (--onnx) file')
+        if device not in (None, 'cpu'):
+            raise ValueError(f'backend onnxruntime runs on the CPU, got device (--device) '
+                             f'{device!r}')
+        return OnnxRuntimeBackend(onnx, threads)
+
     # --- BaseInferencer hooks -------------------------------------------------------------
     def _load_weights_to_model(self, model: torch.nn.Module, checkpoint: Optional[dict],
                                cfg: Optional[Config]) -> None:
+        if self.onnx_backend is not None:
+            spec = ModalitySpec(cfg)
+            self.onnx_backend.attach(model, spec.names, spec.channels)
+            return
         if checkpoint is not None:
             self._checkpoint_meta = checkpoint.get('meta', {}).get('dataset_meta')
         super()._load_weights_to_model(model, checkpoint, cfg)

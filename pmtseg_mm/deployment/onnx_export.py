@@ -129,6 +129,15 @@ class OnnxExportWrapper(nn.Module):
         return tuple(outputs)
 
 
+def normalisation(prep: nn.Module) -> Tuple[List[int], List[float], List[float]]:
+    """Channel order, mean and std of a ``MultiModalDataPreprocessor``: the input is
+    ``(x[order] - mean) / std`` (channel reorder: BGR -> RGB groups)."""
+    order = prep._channel_order or list(range(prep.num_channels))
+    mean = prep.mean.flatten().tolist() if prep._enable_normalize else [0.0] * len(order)
+    std = prep.std.flatten().tolist() if prep._enable_normalize else [1.0] * len(order)
+    return order, mean, std
+
+
 def onnx_metadata(cfg: Config, prep: nn.Module, tasks: Sequence[str], window: int,
                   outputs: Sequence[str], config_name: str,
                   task_conditioned: bool) -> Dict[str, str]:
@@ -147,11 +156,7 @@ def onnx_metadata(cfg: Config, prep: nn.Module, tasks: Sequence[str], window: in
             name=name, channels=channels, bands=opts.get('bands'),
             dtype=list(opts['dtype']) if opts.get('dtype') else None,
             value_range=opts.get('value_range'), nodata=opts.get('nodata')))
-    # the preprocessor (MultiModalDataPreprocessor): channel reorder (BGR->RGB groups), then
-    # (x - mean) / std
-    order = prep._channel_order or list(range(prep.num_channels))
-    mean = prep.mean.flatten().tolist() if prep._enable_normalize else [0.0] * len(order)
-    std = prep.std.flatten().tolist() if prep._enable_normalize else [1.0] * len(order)
+    order, mean, std = normalisation(prep)
     return dict(
         format='pmtseg-mm-onnx/1',
         model_type='segmentor',

@@ -15,7 +15,7 @@ from ...models.detectors import PMTSeg
 from ..inputs import ModalitySpec
 from .grid import WindowGrid
 from .instances import WindowInstance, join_instances, suppress_duplicates
-from .progress import SceneProgress, file_identity, model_digest
+from .progress import SceneProgress, file_digest, file_identity, model_digest
 from .reader import SceneReader
 from .writer import (instance_features, raster_profile, temporary_output, to_cog,
                      write_geopackage, write_panoptic)
@@ -100,7 +100,8 @@ def infer_scene(model: torch.nn.Module,
     and belong to no instance (so to no polygon).
 
     Args:
-        model: A PMTSeg model in eval mode.
+        model: A PMTSeg model in eval mode (with the onnxruntime backend: a model attached to
+            the graph, ``OnnxRuntimeBackend.attach``; ``window`` must be the graph's).
         spec: The config's :class:`ModalitySpec`.
         paths: ``modality -> raster path`` (GeoTIFF or any GDAL raster); the first is the
             reference grid.
@@ -136,10 +137,14 @@ def infer_scene(model: torch.nn.Module,
     if not 0 < num_things <= num_classes or num_classes >= 255:
         raise ValueError(f'need 0 < num_things ({num_things}) <= number of classes '
                          f'({num_classes}) < 255')
+    backend = getattr(model, 'onnx_backend', None)
+    if backend is not None:
+        backend.check_window((window, window), 'the scene window (--window)')
     out = dict(semantic=f'{out_prefix}_semantic.tif', panoptic=f'{out_prefix}_panoptic.tif',
                geojson=f'{out_prefix}_instances.geojson')
     fingerprint = dict(
-        model=model_digest(model), test_cfg=str(getattr(model, 'test_cfg', None)),
+        model=model_digest(model) if backend is None else f'onnx {file_digest(backend.path)}',
+        test_cfg=str(getattr(model, 'test_cfg', None)),
         fusion_test_cfg=str(getattr(model.panoptic_fusion_head, 'test_cfg', None)),
         modalities=dict(names=list(spec.names), channels=list(spec.channels),
                         options=str(spec.options),

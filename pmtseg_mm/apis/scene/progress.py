@@ -31,6 +31,15 @@ def model_digest(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def file_digest(path: str) -> str:
+    """SHA-256 of a file's bytes (an ONNX graph: its weights and structure)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def file_identity(path: str) -> Dict[str, object]:
     """What identifies an input file without reading it: absolute path, size and mtime."""
     stat = os.stat(path)
