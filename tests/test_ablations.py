@@ -86,7 +86,7 @@ def test_every_row_has_a_config():
                 'tab9-scales-4-8-16', 'tab10-no-lcon', 'tab11-lv', 'tab11-nt', 'fig6-alpha1',
                 'fig6-alpha3', 'fig6-alpha7', 'fig6-alpha10', 'lcon-batch', 'lcon-literal',
                 'tmaa-level0',
-                'tmaa-level3', 'cost-enc3', 'cost-enc6', 'cost-kv64'}
+                'tmaa-level3', 'cost-enc3', 'cost-enc6', 'cost-kv64', 'psh-panoptic-only'}
     assert names == expected
     readme = open(osp.join(ABLATIONS, 'README.md')).read()
     assert all(osp.basename(p) in readme for p in CONFIGS)
@@ -133,6 +133,7 @@ ALLOWED = {
     'cost-enc3': ('model.neck.pixel_decoder.encoder.num_layers', ),
     'cost-enc6': ('model.neck.pixel_decoder.encoder.num_layers', ),
     'cost-kv64': ('model.neck.max_kv_tokens', ),
+    'psh-panoptic-only': ('model.panoptic_head.task_probs', ),
 }
 #: The values each config sets (the changed keys, removed ones left out).
 _NO_PSH = {'model.panoptic_head.prompt_mode': 'none', 'model.panoptic_head.task_probs': None}
@@ -181,6 +182,7 @@ VALUES = {
     'cost-enc3': {'model.neck.pixel_decoder.encoder.num_layers': 3},
     'cost-enc6': {'model.neck.pixel_decoder.encoder.num_layers': 6},
     'cost-kv64': {'model.neck.max_kv_tokens': 64},
+    'psh-panoptic-only': {'model.panoptic_head.task_probs.panoptic': 1.0},
 }
 #: The one modality the pipelines of the single-modality rows load.
 MODALITY = {'tab8-optical-only': 'optical', 'tab8-depth-only': 'depth'}

@@ -278,18 +278,20 @@ def margin_sign(diffs: Sequence[float]) -> Optional[int]:
     return 0 if abs(mean) <= 2 * std else int(np.sign(mean))
 
 
+def runs_of(results_dir: str, name: str) -> List[dict]:
+    """Runs of an ablation config's short name, or of the main config for ``'main'``."""
+    return load_runs(results_dir, MAIN if name == 'main' else ablation_stem(name))
+
+
 def verdict(results_dir: str, better: str, worse) -> List[str]:
     """Cells of one claim: comparison, Δ of the verdict metric and beside it, verdict."""
-    def runs_of(name: str) -> List[dict]:
-        return load_runs(results_dir, MAIN if name == 'main' else ablation_stem(name))
-
-    choice = runs_of(better)
+    choice = runs_of(results_dir, better)
     others = [worse] if isinstance(worse, str) else list(worse)
-    diffs = {o: paired(choice, runs_of(o), VERDICT_METRIC) for o in others}
+    diffs = {o: paired(choice, runs_of(results_dir, o), VERDICT_METRIC) for o in others}
     signs = {o: margin_sign(d) for o, d in diffs.items()}
     # the closest competitor: the smallest paired mean (unknown rows first)
     closest = min(others, key=lambda o: np.mean(diffs[o]) if diffs[o] else -np.inf)
-    other_runs = runs_of(closest)
+    other_runs = runs_of(results_dir, closest)
     cells = [f'{better} − {closest}'] + [
         diff_cell(paired(choice, other_runs, m)) for m in (VERDICT_METRIC, ) + BESIDE]
     if any(sign is None for sign in signs.values()):
@@ -314,6 +316,32 @@ def block_verdicts(results_dir: str) -> List[str]:
     return lines
 
 
+#: Follow-ups (issue 22 item 4): ``(claim, follow-up config, rows it is paired with)``, one
+#: experiment on the likeliest cause of a claim the grid does not reproduce.
+FOLLOW_UPS = (
+    ('+PSH helps (IV)', 'psh-panoptic-only', ('main', 'tab4-tmaa-tmsf')),
+)
+DIRECTION = {None: 'not run yet (< 2 paired seeds)', 1: 'higher', -1: 'lower', 0: 'within noise'}
+
+
+def block_followups(results_dir: str) -> List[str]:
+    """Each follow-up config minus the rows it explains, paired; the PQ difference's direction
+    by the verdict rule's margin (twice the paired std)."""
+    _ablation_runs(results_dir)  # refuses runs of different code
+    rows = {}
+    for claim, name, others in FOLLOW_UPS:
+        runs = runs_of(results_dir, name)
+        for other in others:
+            diffs = [paired(runs, runs_of(results_dir, other), m)
+                     for m in (VERDICT_METRIC, ) + BESIDE]
+            rows[f'{claim}: {name} − {other}'] = [diff_cell(d) for d in diffs] + [
+                DIRECTION[margin_sign(diffs[0])]]
+    lines = table([f'Δ{VERDICT_METRIC}'] + [f'Δ{m}' for m in BESIDE] +
+                  [f'{VERDICT_METRIC} is'], rows)
+    lines[0] = lines[0].replace('| model |', '| claim: follow-up − row |', 1)
+    return lines
+
+
 #: Marked blocks: name → generator(results_dir) → lines.
 BLOCKS: Dict[str, Callable[[str], List[str]]] = {
     'synthetic-main': block_main,
@@ -323,6 +351,7 @@ BLOCKS: Dict[str, Callable[[str], List[str]]] = {
     'ablation-metrics': block_ablation_metrics,
     'ablation-paired': block_ablation_paired,
     'ablation-verdicts': block_verdicts,
+    'ablation-followups': block_followups,
 }
 BLOCK_RE = re.compile(r'(<!-- results:([\w-]+) -->\n)(.*?)(<!-- /results:\2 -->)', re.S)
 LINK_RE = re.compile(r'\]\(([^)]*?([^/)]+)\.py)\)')
