@@ -2,11 +2,15 @@
 pixel-decoder replacement, and one clear error per bad argument."""
 import importlib.util
 import json
-import math
+import os
 import os.path as osp
 import re
+import time
+import types
 
 import pytest
+import torch
+import torch.nn.functional as F
 from mmdet.models.layers import MSDeformAttnPixelDecoder
 from mmengine.config import ConfigDict
 
@@ -19,34 +23,58 @@ _spec.loader.exec_module(bench)
 PMTSEG = 'configs/pmtseg/pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
 M2F = 'configs/baselines/mask2former-ef_r18-tiny_1xb4-1000it_synthetic-depth-128x128.py'
 LAYERS = 'model.neck.pixel_decoder.encoder.num_layers'
+#: parameters in millions: the counts of configs/{baselines,pmtseg}/metafile.yml, which
+#: test_interop/test_model_index.py checks against the built models
+PARAMS_M = {M2F: 11.554071, PMTSEG: 26.884071}
+#: this machine's memory in MiB: no process's peak RSS can exceed it
+PHYSICAL_MIB = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**20
+
+
+def check_timing_and_memory(row: dict, elapsed: float) -> None:
+    """Latencies and peak memory depend on the machine and its load, so no value can be known:
+    a latency (a median of timed passes inside the run) lies in (0, elapsed), the wall time of
+    the whole benchmark call; the worker's peak RSS is at least its RSS at start
+    (``base_rss_mib``) and the float32 parameters (4 bytes each), and at most the machine's
+    memory."""
+    for key, value in row.items():
+        if key.startswith('latency_') and key.endswith('_s') or key == 'train_step_s':
+            assert 0 < value < elapsed, (key, value, elapsed)
+        if key.startswith('peak_mem_') and key.endswith('_mib'):
+            params_mib = row['params_m'] * 1e6 * 4 / 2**20
+            assert max(row['base_rss_mib'], params_mib) <= value < PHYSICAL_MIB, (key, value)
 
 
 def test_table_one_row_per_config(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # configs resolve against the repository root from any cwd
     out = tmp_path / 'rows.json'
+    start = time.perf_counter()
     bench.main([M2F, PMTSEG, '--device', 'cpu', '--threads', '1', '--size', '64',
                 '--train-size', '64', '--train-batch', '1', '--repeats', '1', '--warmup', '0',
                 '--out', str(out)])
+    elapsed = time.perf_counter() - start
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith('| ')]
     assert len(table) == 3  # header + one row per config
     header = [c.strip() for c in table[0].strip('|').split('|')]
     assert header[0] == 'model' and len(header) == 1 + len(bench.COLUMNS)
+    rows = json.loads(out.read_text())['rows']
+    assert [r['name'] for r in rows] == [osp.splitext(osp.basename(p))[0] for p in (M2F, PMTSEG)]
     for i, line in enumerate(table[1:]):
         cells = [c.strip() for c in line.strip('|').split('|')]
-        assert cells[0] == osp.splitext(osp.basename((M2F, PMTSEG)[i]))[0]
-        for (key, _, _), cell in zip(bench.COLUMNS, cells[1:]):
+        assert cells[0] == rows[i]['name']
+        for (key, _, fmt), cell in zip(bench.COLUMNS, cells[1:]):
+            # each cell is the row's value in the column's format and its ratio to row 1
             match = re.fullmatch(r'([0-9.e+-]+) \(×([0-9.]+)\)', cell)
             assert match, cell
-            value, ratio = float(match.group(1)), float(match.group(2))
-            assert math.isfinite(value) and value > 0 and ratio > 0
-            if i == 0:
-                assert match.group(2) == '1.00'
-    rows = json.loads(out.read_text())['rows']
-    assert [r['name'] for r in rows] == [table[1].split('|')[1].strip(),
-                                         table[2].split('|')[1].strip()]
+            assert match.group(1) == fmt.format(rows[i][key])
+            assert float(match.group(2)) == pytest.approx(rows[i][key] / rows[0][key], abs=0.005)
     m2f, pmtseg = rows
-    assert pmtseg['params_ratio'] == pytest.approx(pmtseg['params_m'] / m2f['params_m'])
-    assert m2f['params_m'] < pmtseg['params_m'] < 40  # tiny: one vs two backbones + text encoder
+    for spec, row in zip((M2F, PMTSEG), rows):
+        assert row['params_m'] == pytest.approx(PARAMS_M[spec], abs=1e-6)
+        # the worker's FLOP count equals the same count done here on the same model and size
+        model = bench.build_model(bench.load_config(spec)[1], 'cpu')
+        assert row['gflops'] == pytest.approx(bench.measure_flops(model, 64, 'cpu')[0], rel=1e-9)
+        check_timing_and_memory(row, elapsed)
+    assert pmtseg['params_ratio'] == pytest.approx(26.884071 / 11.554071)
     assert m2f['gflops'] < pmtseg['gflops']  # two pixel decoders and the fusion
 
 
@@ -138,6 +166,37 @@ def test_mmpretrain_backbone_without_torchvision_stops_before_measuring(capsys):
     assert 'building the model' not in capsys.readouterr().err  # no worker was started
 
 
+class ConvNet(torch.nn.Module):
+    """A model-shaped stub for ``measure_flops``: 3 + 1 input channels, two convolutions, a
+    fused attention and a ``baddbmm``, so the FLOPs can be counted by hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(4, 8, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(8, 2, 1, stride=2)
+        self.data_preprocessor = types.SimpleNamespace(modality_channels=(3, 1))
+        self.panoptic_fusion_head = types.SimpleNamespace(test_cfg={})  # what select_tasks sets
+
+    def _forward(self, inputs, data_samples):
+        x = self.conv2(torch.relu(self.conv1(inputs)))  # (1, 2, 8, 8)
+        tokens = x.flatten(2).transpose(1, 2)  # (1, 64, 2)
+        attended = F.scaled_dot_product_attention(tokens[:, None], tokens[:, None], tokens[:, None])
+        similarity = torch.baddbmm(torch.zeros(1, 64, 64), tokens, tokens.transpose(1, 2))
+        return attended, [similarity]
+
+
+def test_flops_of_a_small_net_equal_a_hand_count():
+    """One multiply-add = one FLOP, bias and elementwise ops not counted (fvcore convention), at
+    batch 1 and a 16x16 input:
+    conv1 3x3, 4 -> 8, 16x16 out: 16·16·8 outputs x 4·9 = 73728;
+    conv2 1x1 stride 2, 8 -> 2, 8x8 out: 8·8·2 x 8 = 1024;
+    attention over 64 tokens of 2 dims: q·kᵀ 64·64·2 + attention·v 64·64·2 = 16384;
+    baddbmm (1, 64, 2) @ (1, 2, 64): 64·2·64 = 8192; total 99328."""
+    gflops, uncounted = bench.measure_flops(ConvNet(), 16, 'cpu')
+    assert 16 * 16 * 8 * 4 * 9 + 8 * 8 * 2 * 8 + 2 * 64 * 64 * 2 + 64 * 2 * 64 == 99328
+    assert gflops == pytest.approx(99328 / 1e9, rel=1e-12)
+    assert uncounted == ''  # relu, flatten, transpose and zeros have no cost by convention
+
 
 SWIN_TINY = 'configs/pmtseg/pmtseg_swin-d32-tiny_1xb4-1000it_synthetic-depth-128x128.py'
 
@@ -145,14 +204,18 @@ SWIN_TINY = 'configs/pmtseg/pmtseg_swin-d32-tiny_1xb4-1000it_synthetic-depth-128
 def test_swin_config_side_by_side_with_the_resnet_one(tmp_path):
     """The CPU-sized Swin PMTSeg next to the ResNet-18 one: parameters, FLOPs, latency."""
     out = tmp_path / 'rows.json'
+    start = time.perf_counter()
     bench.main([PMTSEG, SWIN_TINY, '--device', 'cpu', '--threads', '1', '--size', '64',
                 '--skip', 'tasks,train', '--repeats', '1', '--warmup', '0', '--out', str(out)])
+    elapsed = time.perf_counter() - start
     resnet, swin = json.loads(out.read_text())['rows']
     assert swin['name'] == osp.splitext(osp.basename(SWIN_TINY))[0]
     assert resnet['params_m'] == pytest.approx(26.884071) and swin['params_m'] == pytest.approx(
         6.930597)  # the metafile's counts
     assert swin['params_ratio'] == pytest.approx(6.930597 / 26.884071)
-    for row in (resnet, swin):
-        assert isinstance(row['gflops'], float) and 0 < row['gflops'] < 1
-        assert isinstance(row['latency_all_s'], float) and row['latency_all_s'] > 0
+    for spec, row in ((PMTSEG, resnet), (SWIN_TINY, swin)):
+        model = bench.build_model(bench.load_config(spec)[1], 'cpu')
+        assert row['gflops'] == pytest.approx(bench.measure_flops(model, 64, 'cpu')[0], rel=1e-9)
+        assert isinstance(row['latency_all_s'], float)
+        check_timing_and_memory(row, elapsed)
     assert swin['gflops'] < resnet['gflops']  # 32-d Swin stages against 64-512-d ResNet-18 ones
