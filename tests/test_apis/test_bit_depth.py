@@ -9,9 +9,8 @@ import sys
 import mmcv
 import numpy as np
 import pytest
-import rasterio
-from rasterio.transform import from_origin
 
+from _geotiff import write_scene
 from pmtseg_mm.apis.scene import infer_scene
 from pmtseg_mm.datasets.synthetic import generate_synthetic
 from pmtseg_mm.structures import InvalidDataError
@@ -56,14 +55,8 @@ def test_loader_and_inferencer_refuse_16bit_optical(inferencer, tmp_path):
 
 
 def test_whole_scene_refuses_16bit_optical(inferencer, tmp_path):
-    paths = {}
-    for name, data in (('optical', np.moveaxis(optical16((96, 96)), -1, 0)),
-                       ('depth', np.zeros((1, 96, 96), np.float32))):
-        paths[name] = str(tmp_path / f'{name}.tif')
-        with rasterio.open(paths[name], 'w', driver='GTiff', width=96, height=96,
-                           count=data.shape[0], dtype=data.dtype, crs='EPSG:32631',
-                           transform=from_origin(500000.0, 4800000.0, 0.5, 0.5)) as f:
-            f.write(data)
+    paths = write_scene(tmp_path, dict(optical=np.moveaxis(optical16((96, 96)), -1, 0),
+                                       depth=np.zeros((1, 96, 96), np.float32)))
     with pytest.raises(InvalidDataError) as err:
         infer_scene(inferencer.model, inferencer.spec, paths, str(tmp_path / 's'),
                     inferencer.dataset_meta['classes'], 3, window=64, overlap=16,

@@ -7,31 +7,19 @@ import pytest
 import rasterio
 import torch
 from mmdet.evaluation.functional import INSTANCE_OFFSET
-from rasterio.transform import from_origin
 
+from _geotiff import ORIGIN, PIXEL, grid_transform, write_geotiff
 from pmtseg_mm.apis.scene import (SceneReader, WindowGrid, WindowInstance, centre_weights,
                                   infer_scene, join_instances, suppress_duplicates,
                                   window_starts)
-
-ORIGIN = (500000.0, 4800000.0)  # UTM 31N metres
-PIXEL = 0.5
-
-
-def write_raster(path, data, crs='EPSG:32631', transform=None):
-    transform = transform or from_origin(*ORIGIN, PIXEL, PIXEL)
-    with rasterio.open(path, 'w', driver='GTiff', width=data.shape[2], height=data.shape[1],
-                       count=data.shape[0], dtype=data.dtype, crs=crs,
-                       transform=transform) as f:
-        f.write(data)
-    return str(path)
 
 
 def make_scene(folder, height, width, seed=0, **dsm_kwargs):
     rng = np.random.RandomState(seed)
     optical = rng.randint(0, 255, (3, height, width)).astype(np.uint8)
     dsm = rng.uniform(0, 10, (1, height, width)).astype(np.float32)
-    return dict(optical=write_raster(folder / 'optical.tif', optical),
-                depth=write_raster(folder / 'dsm.tif', dsm, **dsm_kwargs))
+    return dict(optical=write_geotiff(folder / 'optical.tif', optical),
+                depth=write_geotiff(folder / 'dsm.tif', dsm, **dsm_kwargs))
 
 
 def run(inferencer, paths, prefix, **kwargs):
@@ -127,7 +115,7 @@ def test_missing_modality_scene(inferencer, tmp_path):
 
 
 @pytest.mark.parametrize('dsm_kwargs, what', [
-    (dict(transform=from_origin(ORIGIN[0] + 20 * PIXEL, ORIGIN[1], PIXEL, PIXEL)), 'x0=500010'),
+    (dict(transform=grid_transform(20)), 'x0=500010'),
     (dict(crs='EPSG:32632'), 'EPSG:32632'),
 ])
 def test_misaligned_dsm_is_refused(inferencer, tmp_path, dsm_kwargs, what):
@@ -144,10 +132,9 @@ def test_resample_reprojects_shifted_dsm(inferencer, tmp_path):
     """With resample, a DSM shifted by 20 px is read on the optical grid."""
     height, width = 40, 80
     values = np.tile(np.arange(width + 20, dtype=np.float32), (1, height, 1))
-    optical = write_raster(tmp_path / 'o.tif', np.zeros((3, height, width), np.uint8))
+    optical = write_geotiff(tmp_path / 'o.tif', np.zeros((3, height, width), np.uint8))
     # the DSM starts 20 px west of the optical image: optical column c is DSM column c + 20
-    dsm = write_raster(tmp_path / 'd.tif', values,
-                       transform=from_origin(ORIGIN[0] - 20 * PIXEL, ORIGIN[1], PIXEL, PIXEL))
+    dsm = write_geotiff(tmp_path / 'd.tif', values, transform=grid_transform(-20))
     with SceneReader(dict(optical=optical, depth=dsm), inferencer.spec, resample=True) as r:
         img, _ = r.read(0, 0, height, width)
     np.testing.assert_allclose(img[5, 10:70, 3], np.arange(30, 90), atol=1e-3)
@@ -158,7 +145,7 @@ def test_bad_scene_inputs(inferencer, tmp_path):
     with pytest.raises(FileNotFoundError, match="raster of modality 'depth' not found"):
         SceneReader(dict(optical=paths['optical'], depth=str(tmp_path / 'nope.tif')),
                     inferencer.spec)
-    two_band = write_raster(tmp_path / 'two.tif', np.zeros((2, 32, 32), np.float32))
+    two_band = write_geotiff(tmp_path / 'two.tif', np.zeros((2, 32, 32), np.float32))
     with pytest.raises(ValueError, match='gives 2 band\\(s\\) but the config expects 1'):
         SceneReader(dict(optical=paths['optical'], depth=two_band), inferencer.spec)
     with pytest.raises(ValueError, match="\\['sar'\\] are not in the config"):
@@ -284,8 +271,8 @@ def test_whole_scene_joins_thing_across_window_and_block_borders(inferencer, tmp
     optical = rng.randint(0, 200, (3, height, width)).astype(np.uint8)
     y0, x0, y1, x1 = 1000, 500, 1060, 620  # rows cross the block border at 1024
     optical[:, y0:y1, x0:x1] = 255
-    paths = dict(optical=write_raster(tmp_path / 'o.tif', optical),
-                 depth=write_raster(tmp_path / 'd.tif', np.zeros((1, height, width), np.float32)))
+    paths = dict(optical=write_geotiff(tmp_path / 'o.tif', optical),
+                 depth=write_geotiff(tmp_path / 'd.tif', np.zeros((1, height, width), np.float32)))
     calls = []
 
     def oracle(model, images):
@@ -328,8 +315,8 @@ def test_scene_windows_get_the_loaders_dtype_and_range_checks(inferencer, tmp_pa
     training loader refuses the file; with on_mismatch='warn' it is read (warned once)."""
     import copy
     optical = np.full((3, 40, 50), 4000, np.uint16)
-    paths = dict(optical=write_raster(tmp_path / 'o16.tif', optical),
-                 depth=write_raster(tmp_path / 'd.tif', np.zeros((1, 40, 50), np.float32)))
+    paths = dict(optical=write_geotiff(tmp_path / 'o16.tif', optical),
+                 depth=write_geotiff(tmp_path / 'd.tif', np.zeros((1, 40, 50), np.float32)))
     spec = copy.deepcopy(inferencer.spec)
     spec.options['optical'].update(dtype=('uint8', ), value_range=(0.0, 255.0))
     with SceneReader(paths, spec) as reader:

@@ -10,8 +10,8 @@ import rasterio
 import torch
 from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmengine.structures import InstanceData
-from rasterio.transform import from_origin
 
+from _geotiff import write_scene
 from pmtseg_mm.apis.scene import SceneInstance, infer_scene
 from pmtseg_mm.apis.scene.writer import write_panoptic
 
@@ -19,19 +19,11 @@ H = W = 160
 WINDOW, OVERLAP = 64, 16
 
 
-def write(path, data):
-    with rasterio.open(path, 'w', driver='GTiff', width=data.shape[2], height=data.shape[1],
-                       count=data.shape[0], dtype=data.dtype, crs='EPSG:32631',
-                       transform=from_origin(500000.0, 4800000.0, 0.5, 0.5)) as f:
-        f.write(data)
-    return str(path)
-
-
 def scene(tmp_path, depth=None):
     rng = np.random.RandomState(0)
     depth = rng.uniform(0, 5, (1, H, W)).astype(np.float32) if depth is None else depth
-    return dict(optical=write(tmp_path / 'o.tif', rng.randint(0, 255, (3, H, W)).astype(np.uint8)),
-                depth=write(tmp_path / 'd.tif', depth))
+    return write_scene(tmp_path, dict(optical=rng.randint(0, 255, (3, H, W)).astype(np.uint8),
+                                      depth=depth), files=dict(optical='o.tif', depth='d.tif'))
 
 
 def stub(instances):

@@ -12,21 +12,12 @@ import rasterio
 import torch
 from mmengine.structures import InstanceData
 from rasterio import features
-from rasterio.transform import from_origin
 
+from _geotiff import grid_transform, write_geotiff
 from pmtseg_mm.apis.scene import SceneReader, WindowGrid, infer_scene
 
-ORIGIN, PIXEL = (500000.0, 4800000.0), 0.5
 H, W, WINDOW, OVERLAP = 300, 260, 64, 16
 NUM_CLASSES = 6  # synthetic: building, tree, car (things), road, grass, water
-
-
-def write(path, data, nodata=None, transform=None):
-    with rasterio.open(path, 'w', driver='GTiff', width=data.shape[2], height=data.shape[1],
-                       count=data.shape[0], dtype=data.dtype, crs='EPSG:32631', nodata=nodata,
-                       transform=transform or from_origin(*ORIGIN, PIXEL, PIXEL)) as f:
-        f.write(data)
-    return str(path)
 
 
 def stub_scores(inputs: torch.Tensor, data_samples) -> list:
@@ -63,8 +54,8 @@ def scene(tmp_path, optical_hole=None, dsm_hole=None):
         y0, x0, y1, x1 = dsm_hole
         dsm[:, y0:y1, x0:x1] = -9999
         nodata[y0:y1, x0:x1] = True
-    return dict(optical=write(tmp_path / 'optical.tif', optical, nodata=0),
-                depth=write(tmp_path / 'dsm.tif', dsm, nodata=-9999)), nodata
+    return dict(optical=write_geotiff(tmp_path / 'optical.tif', optical, nodata=0),
+                depth=write_geotiff(tmp_path / 'dsm.tif', dsm, nodata=-9999)), nodata
 
 
 def polygon_pixels(geojson: str) -> np.ndarray:
@@ -72,7 +63,7 @@ def polygon_pixels(geojson: str) -> np.ndarray:
         feats = json.load(f)['features']
     assert feats, 'no polygon at all'
     return features.rasterize([(f['geometry'], 1) for f in feats], out_shape=(H, W),
-                              transform=from_origin(*ORIGIN, PIXEL, PIXEL)).astype(bool)
+                              transform=grid_transform()).astype(bool)
 
 
 def nodata_window_reads(nodata: np.ndarray, block: int) -> int:
@@ -115,10 +106,10 @@ def test_nodata_option_for_files_without_one_and_checks_on_valid_pixels_only(stu
     with nodata given, the range check sees the valid pixels only."""
     import copy
     rng = np.random.RandomState(0)
-    optical = write(tmp_path / 'o.tif', rng.randint(1, 255, (3, 64, 64)).astype(np.uint8))
+    optical = write_geotiff(tmp_path / 'o.tif', rng.randint(1, 255, (3, 64, 64)).astype(np.uint8))
     dsm_data = rng.uniform(0, 10, (1, 64, 64)).astype(np.float32)
     dsm_data[:, :10] = -9999
-    dsm = write(tmp_path / 'd.tif', dsm_data)  # no nodata in the file
+    dsm = write_geotiff(tmp_path / 'd.tif', dsm_data)  # no nodata in the file
     spec = copy.deepcopy(stubbed.spec)
     spec.options['depth']['value_range'] = (0.0, 100.0)
     paths = dict(optical=optical, depth=dsm)
@@ -144,11 +135,10 @@ def test_nodata_option_for_files_without_one_and_checks_on_valid_pixels_only(stu
 def test_resample_keeps_nodata_out_of_the_interpolation(stubbed, tmp_path):
     """A DSM of 5 m with a -9999 void, shifted by half a pixel: bilinear resampling must not
     smear -9999 into valid pixels; the void stays nodata on the optical grid."""
-    optical = write(tmp_path / 'o.tif', np.full((3, 40, 80), 100, np.uint8))
+    optical = write_geotiff(tmp_path / 'o.tif', np.full((3, 40, 80), 100, np.uint8))
     dsm = np.full((1, 40, 81), 5.0, np.float32)
     dsm[:, :, 30:50] = -9999
-    path = write(tmp_path / 'd.tif', dsm, nodata=-9999,
-                 transform=from_origin(ORIGIN[0] - 0.5 * PIXEL, ORIGIN[1], PIXEL, PIXEL))
+    path = write_geotiff(tmp_path / 'd.tif', dsm, nodata=-9999, transform=grid_transform(-0.5))
     with SceneReader(dict(optical=optical, depth=path), stubbed.spec, resample=True) as reader:
         img, valid = reader.read(0, 0, 40, 80)
     depth = img[..., 3]
