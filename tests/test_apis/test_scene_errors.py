@@ -93,7 +93,17 @@ def test_score_thr_and_min_area_filter_instances(inferencer, tmp_path, monkeypat
     with rasterio.open(result.panoptic) as f:
         panoptic = f.read(1)
     labels = set(np.unique(panoptic[panoptic >= INSTANCE_OFFSET] % INSTANCE_OFFSET).tolist())
-    assert labels == {0} and result.num_instances > 0
+    assert labels == {0}
+    # windows start at 0, 48, 96 on both axes (64 px, 16 px overlap, 160 px scene): 3 x 3
+    # windows, each with its building at window pixels 20-22, i.e. at scene pixels 20, 68 or
+    # 116 + (0..2), inside that window alone: 9 buildings of 9 px
+    starts = [0, 48, 96]
+    assert result.num_instances == 9
+    building = np.zeros((H, W), bool)
+    for y in starts:
+        for x in starts:
+            building[y + 20:y + 23, x + 20:x + 23] = True
+    np.testing.assert_array_equal(panoptic >= INSTANCE_OFFSET, building)
     assert (panoptic[panoptic < INSTANCE_OFFSET] == 3).all()  # road everywhere else
     kept = run(inferencer, paths, tmp_path / 'all', score_thr=0.3, min_area=1)
     with rasterio.open(kept.panoptic) as f:
