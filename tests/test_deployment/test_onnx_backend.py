@@ -313,3 +313,18 @@ def test_bad_backend_options_are_refused(kwargs, match):
                                            kwargs.pop('weights', None), kwargs.pop('device', None))
     with pytest.raises(FileNotFoundError, match=r"ONNX file \(--onnx\) 'absent.onnx' not found"):
         OnnxRuntimeBackend('absent.onnx')
+
+
+def test_demo_refuses_contradicting_options(capsys):
+    sys.path.insert(0, osp.join(ROOT, 'demo'))
+    try:
+        import image_demo
+    finally:
+        sys.path.pop(0)
+    config = 'pmtseg_r18-tiny_1xb4-1000it_synthetic-depth-128x128'
+    with pytest.raises(SystemExit, match=r'error: onnx \(--onnx\) is for backend onnxruntime'):
+        image_demo.main([config, 'optical=a.png', '--onnx', 'm.onnx'])
+    with pytest.raises(SystemExit, match=r"error: weights \(--weights\) with backend "
+                                         'onnxruntime'):
+        _demo().main([config, 'optical=a.tif', '--backend', 'onnxruntime', '--onnx', 'm.onnx',
+                      '--weights', 'm.pth'])
