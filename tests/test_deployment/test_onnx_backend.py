@@ -282,6 +282,10 @@ def test_mismatching_metadata_is_refused(fitted, tmp_path):
     with pytest.raises(ValueError, match=f"{onnx_path}: the ONNX metadata 'window' is "
                                          r"\[64, 64\] but the input window is \[96, 96\]"):
         backend.run(torch.zeros(1, 4, 96, 96), ['sem_scores'])
+    optical, depth, _ = scene()  # 64 x 24 is padded to 64 x 32, not the graph's 64 x 64
+    with pytest.raises(ValueError, match=r"'window' is \[64, 64\] but the input window is "
+                                         r"\[64, 32\]"):
+        ort_inf(dict(optical=optical[:, :24].copy(), depth=depth[:, :24].copy()))
     model.panoptic_fusion_head.num_classes += 1  # a head of another class count
     try:
         with pytest.raises(ValueError, match=f"{onnx_path}: the ONNX metadata 'classes' is "
