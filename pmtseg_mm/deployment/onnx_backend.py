@@ -53,6 +53,8 @@ class OnnxRuntimeBackend:
                              'tools/deployment/pytorch2onnx.py')
         self.meta = {k: json.loads(raw[k]) for k in JSON_KEYS}
         self.window = tuple(self.meta['window'])
+        #: whether one session call takes a whole batch (the graph input's batch axis)
+        self.dynamic_batch = not isinstance(self.session.get_inputs()[0].shape[0], int)
 
     def _mismatch(self, key: str, ours: object, what: str,
                   theirs: Optional[object] = None) -> ValueError:
@@ -103,12 +105,13 @@ class OnnxRuntimeBackend:
         return model
 
     def run(self, inputs: Tensor, names: Sequence[str]) -> List[Tensor]:
-        """The graph outputs ``names`` of the normalised batch ``inputs`` (B, ΣC, H, W), one
-        window per session call (the graph has batch 1)."""
+        """The graph outputs ``names`` of the normalised batch ``inputs`` (B, ΣC, H, W): one
+        session call for the batch if the graph's batch axis is dynamic, else one per window."""
         self.check_window(inputs.shape[-2:])
         array = inputs.detach().cpu().float().numpy()
-        outs = [self.session.run(list(names), {INPUT_NAME: array[i:i + 1]})
-                for i in range(len(array))]
+        step = len(array) if self.dynamic_batch else 1
+        outs = [self.session.run(list(names), {INPUT_NAME: array[i:i + step]})
+                for i in range(0, len(array), step)]
         return [torch.from_numpy(np.concatenate(per_name)) for per_name in zip(*outs)]
 
     def forward_tasks(self, x: Tensor, batch_data_samples: SampleList,

@@ -29,7 +29,6 @@ from mmengine.config import Config
 from torch import Tensor, nn
 
 from pmtseg_mm.models.layers.ms_deform_attn import FastMultiScaleDeformableAttention
-from pmtseg_mm.models.seg_heads.multitask_fusion_head import MultiTaskFusionHead
 from pmtseg_mm.structures import TASKS, check_tasks
 from pmtseg_mm.version import __version__
 
@@ -110,8 +109,9 @@ class OnnxExportWrapper(nn.Module):
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """Outputs in the order of :func:`output_names`."""
-        batch, _, height, width = inputs.shape
-        samples = _window_samples(batch, height, width)
+        height, width = (int(s) for s in inputs.shape[-2:])  # one window per graph
+        # the network takes the batch from ``inputs``; the samples carry the window only
+        samples = _window_samples(1, height, width)
         if self.task_conditioned:
             cls_preds, mask_preds = self.model._forward(inputs, samples, tasks=self.tasks)
             cls_all, mask_all = cls_preds[-1], mask_preds[-1]  # (B, T, N, ...)
@@ -124,9 +124,15 @@ class OnnxExportWrapper(nn.Module):
         sem = self.tasks.index('semantic') if self.task_conditioned else 0
         masks = F.interpolate(mask_all[:, sem], size=(height, width), mode='bilinear',
                               align_corners=False)
-        outputs.append(torch.stack([MultiTaskFusionHead.semantic_scores(c, m)
-                                    for c, m in zip(cls_all[:, sem], masks)]))
+        outputs.append(semantic_scores(cls_all[:, sem], masks))
         return tuple(outputs)
+
+
+def semantic_scores(mask_cls: Tensor, mask_pred: Tensor) -> Tensor:
+    """:meth:`MultiTaskFusionHead.semantic_scores` of a batch in one call: (B, N, C + 1) class
+    logits and (B, N, H, W) mask logits -> (B, C, H, W)."""
+    return torch.einsum('bqc,bqhw->bchw', F.softmax(mask_cls, dim=-1)[..., :-1],
+                        mask_pred.sigmoid())
 
 
 def normalisation(prep: nn.Module) -> Tuple[List[int], List[float], List[float]]:
@@ -139,11 +145,11 @@ def normalisation(prep: nn.Module) -> Tuple[List[int], List[float], List[float]]
 
 
 def onnx_metadata(cfg: Config, prep: nn.Module, tasks: Sequence[str], window: int,
-                  outputs: Sequence[str], config_name: str,
-                  task_conditioned: bool) -> Dict[str, str]:
+                  outputs: Sequence[str], config_name: str, task_conditioned: bool,
+                  dynamic_batch: bool = False) -> Dict[str, str]:
     """``metadata_props`` (string values, JSON where structured) a runtime needs: modalities,
     channels, bands, dtype/value range, normalisation, classes with thing/stuff, tasks and
-    outputs, window, package version and config."""
+    outputs, window, batch axis, package version and config."""
     from pmtseg_mm.apis.inputs import ModalitySpec  # imports the data transforms
     spec = ModalitySpec(cfg)
     head = cfg.model.panoptic_head
@@ -171,6 +177,7 @@ def onnx_metadata(cfg: Config, prep: nn.Module, tasks: Sequence[str], window: in
         mean=json.dumps(mean),
         std=json.dumps(std),
         window=json.dumps([window, window]),
+        dynamic_batch=json.dumps(dynamic_batch),
         classes=json.dumps(names),
         thing_classes=json.dumps(names[:num_things]),
         stuff_classes=json.dumps(names[num_things:]),
@@ -223,21 +230,22 @@ def export_onnx(cfg: Config, model: nn.Module, out: str, tasks: Optional[Sequenc
                 window: int = 512, dynamic_batch: bool = False, config_name: str = '',
                 opset: int = OPSET) -> Dict[str, str]:
     """Export ``model`` (built from ``cfg``, weights loaded) to ``out`` with torch's
-    TorchScript-based exporter at batch 1 and a ``window`` x ``window`` input; returns the
-    metadata written to ``out``'s ``metadata_props``.
+    TorchScript-based exporter for a ``window`` x ``window`` input (batch 1, or any batch with
+    ``dynamic_batch``); returns the metadata written to ``out``'s ``metadata_props``.
 
     The TorchScript-based exporter, not the dynamo one: ``torch.export`` fails on mmdet's pixel
     decoder (``torch._shape_as_tensor``; sizes read from the ``spatial_shapes`` tensor by mmcv's
     deformable attention are data-dependent there), while tracing freezes them to the window's
-    sizes. Two tracing obstacles are lifted during the export only: adaptive pooling gets
-    constant sizes, and ``nn.MultiheadAttention``'s fused eval fast path is switched off.
+    sizes. Three tracing obstacles are lifted during the export only: adaptive pooling gets
+    constant sizes, a boolean attention mask becomes ``Where(mask, -inf, 0)`` instead of a
+    ``zeros_like`` constant of the traced batch, and ``nn.MultiheadAttention``'s fused eval fast
+    path is switched off.
 
     Args:
         tasks: Task prompts to export (default: ``model.test_tasks``, else all three); must
             contain 'semantic' for a task-conditioned head (``sem_scores`` is its output).
         window: Window side H = W of the graph input (a multiple of 32).
-        dynamic_batch: Not supported yet (a ValueError): the head's per-row prompts and the
-            per-image scoring are unrolled to the traced batch.
+        dynamic_batch: A dynamic batch axis (``batch``) on the input and every output.
     """
     import onnx
     if tasks is None:
@@ -246,11 +254,6 @@ def export_onnx(cfg: Config, model: nn.Module, out: str, tasks: Optional[Sequenc
     if isinstance(window, bool) or not isinstance(window, int) or window < 32 or window % 32:
         raise ValueError(f'--window must be a positive multiple of 32 (the backbones\' total '
                          f'stride), got {window!r}')
-    if dynamic_batch:
-        raise ValueError('--dynamic-batch is not supported yet: PSHHead decodes one prompt row '
-                         'per (image, task) from a Python list and the semantic scores are '
-                         'computed per image, both unrolled to the traced batch of 1; run one '
-                         'window per call')
     wrapper = OnnxExportWrapper(model, tasks).eval()
     if wrapper.task_conditioned and 'semantic' not in tasks:
         raise ValueError(f"--tasks must include 'semantic' (the sem_scores output comes from "
@@ -258,32 +261,54 @@ def export_onnx(cfg: Config, model: nn.Module, out: str, tasks: Optional[Sequenc
     prep = model.data_preprocessor
     example = torch.zeros(1, prep.num_channels, window, window)
     names = output_names(tasks, wrapper.task_conditioned)
-    pool = F.adaptive_avg_pool2d
 
     def static_pool(x: Tensor, size: Sequence[int]) -> Tensor:
-        """Adaptive pooling with the traced sizes as constants (the exporter needs a known
-        input shape and a constant output size, one that divides the input's)."""
-        shape = tuple(int(d) for d in x.shape)
+        """Adaptive pooling with the traced spatial sizes as constants (the exporter's adaptive
+        pooling needs a static input shape, so the batch would be frozen): plain average pooling
+        where the output divides the input, the same windows."""
+        shape = tuple(int(d) for d in x.shape[-2:])
         size = tuple(int(s) for s in size)
-        x = x.reshape(shape)
-        if all(i % o == 0 for i, o in zip(shape[-2:], size)):
-            return pool(x, size)
+        if all(i % o == 0 for i, o in zip(shape, size)):
+            kernel = tuple(i // o for i, o in zip(shape, size))
+            return F.avg_pool2d(x, kernel, kernel)
         # otherwise as averaging matrices, the windows [floor(i·n/m), ceil((i+1)·n/m))
-        rows, cols = (_pool_matrix(n, m, x) for n, m in zip(shape[-2:], size))
+        rows, cols = (_pool_matrix(n, m, x) for n, m in zip(shape, size))
         return rows @ x @ cols.t()
+
+    canonical_mask = F._canonical_mask
+
+    def where_mask(mask: Optional[Tensor], *args, target_type: torch.dtype,
+                   **kwargs) -> Optional[Tensor]:
+        """``F._canonical_mask`` of a boolean attention mask as ``Where(mask, -inf, 0)``: its
+        ``zeros_like`` is exported as a constant of the traced shape, which fixes the batch."""
+        if mask is None or mask.dtype != torch.bool:
+            return canonical_mask(mask, *args, target_type=target_type, **kwargs)
+        return torch.where(mask, torch.full((), float('-inf'), dtype=target_type),
+                           torch.zeros((), dtype=target_type))
 
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # its fused op has no ONNX export
     try:
-        with torch.no_grad(), mock.patch.object(F, 'adaptive_avg_pool2d', static_pool):
+        with torch.no_grad(), mock.patch.object(F, 'adaptive_avg_pool2d', static_pool), \
+                mock.patch.object(F, '_canonical_mask', where_mask):
             torch.onnx.export(wrapper, (example, ), out, dynamo=False, input_names=[INPUT_NAME],
                               output_names=names, opset_version=opset,
-                              do_constant_folding=True)
+                              do_constant_folding=True, dynamic_axes={
+                                  n: {0: 'batch'} for n in [INPUT_NAME] + names
+                              } if dynamic_batch else None)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     meta = onnx_metadata(cfg, prep, tasks, window, names, config_name or osp.basename(
-        cfg.filename or ''), wrapper.task_conditioned)
+        cfg.filename or ''), wrapper.task_conditioned, dynamic_batch)
     proto = onnx.load(out)
     onnx.helper.set_model_props(proto, meta)
+    # declared output shapes: the exporter's names for traced sizes can be wrong
+    queries, classes = model.panoptic_head.num_queries, wrapper.num_classes
+    shapes = dict(cls=(queries, classes + 1), masks=(queries, window // 4, window // 4),
+                  scores=(classes, window, window))  # by the output name's last part
+    for value in proto.graph.output:
+        shape = ('batch' if dynamic_batch else 1, ) + shapes[value.name.rsplit('_', 1)[-1]]
+        value.CopyFrom(onnx.helper.make_tensor_value_info(value.name, onnx.TensorProto.FLOAT,
+                                                          shape))
     onnx.save(proto, out)
     return meta

@@ -100,6 +100,9 @@ def test_graph_operators_and_metadata(exported):
     assert json.loads(meta['outputs']) == [o.name for o in ort.InferenceSession(
         path, providers=['CPUExecutionProvider']).get_outputs()]
     assert json.loads(meta['window']) == [WINDOW, WINDOW]
+    assert json.loads(meta['dynamic_batch']) is False
+    assert ort.InferenceSession(path, providers=['CPUExecutionProvider']
+                                ).get_inputs()[0].shape == [1, 4, WINDOW, WINDOW]
     assert meta['config'] == 'tiny'
     assert meta['package_version'] == __import__('pmtseg_mm').__version__
 
@@ -108,7 +111,6 @@ def test_graph_operators_and_metadata(exported):
     (dict(window=48), '--window'),
     (dict(tasks=('instance', 'panoptic')), '--tasks'),
     (dict(tasks=('semantic', 'depth')), '--tasks'),
-    (dict(dynamic_batch=True), '--dynamic-batch'),
 ])
 def test_bad_options_are_refused(tmp_path, kwargs, option):
     torch.manual_seed(0)

@@ -3,9 +3,10 @@
     python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT --out model.onnx \\
         [--tasks semantic instance panoptic] [--window 512] [--dynamic-batch]
 
-The graph takes one normalised (1, ΣC, window, window) window and returns per task the class
-and mask logits and the semantic scores; its ``metadata_props`` say how to build the input
-(modalities, channel order, mean/std) and read the outputs (classes, tasks, output names).
+The graph takes normalised (1, ΣC, window, window) windows (B of them with --dynamic-batch)
+and returns per task the class and mask logits and the semantic scores; its
+``metadata_props`` say how to build the input (modalities, channel order, mean/std) and read
+the outputs (classes, tasks, output names).
 """
 import argparse
 import json
@@ -29,7 +30,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='task prompts to export (default: the config\'s test_cfg.tasks)')
     parser.add_argument('--window', type=int, default=512, help='window side in pixels')
     parser.add_argument('--dynamic-batch', action='store_true',
-                        help='dynamic batch axis (not supported yet: refused)')
+                        help='a dynamic batch axis on the input and every output')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, as in tools/test.py')
     return parser.parse_args(argv)
@@ -48,7 +49,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     meta = export_onnx(cfg, model, args.out, tasks=args.tasks, window=args.window,
                        dynamic_batch=args.dynamic_batch,
                        config_name=osp.splitext(osp.basename(path))[0])
-    print(f'{args.out}: inputs {meta["input_name"]} (1, {model.data_preprocessor.num_channels}, '
+    batch = 'batch' if args.dynamic_batch else 1
+    print(f'{args.out}: inputs {meta["input_name"]} ({batch}, '
+          f'{model.data_preprocessor.num_channels}, '
           f'{args.window}, {args.window}), outputs {", ".join(json.loads(meta["outputs"]))}')
     return meta
 

@@ -87,6 +87,12 @@ def build_task_targets(task: str, gt_labels: Tensor, gt_masks: Union[BitmapMasks
     return gt_labels.new_tensor(classes, dtype=torch.long), torch.stack(masks).long()
 
 
+def repeat_rows(x: Tensor, times: int) -> Tensor:
+    """``x.repeat_interleave(times, dim=0)`` as expand + flatten, which torch's ONNX exporter
+    keeps dynamic in the batch (``times`` may be a traced size)."""
+    return x[:, None].expand(-1, times, *([-1] * (x.dim() - 1))).flatten(0, 1)
+
+
 @MODELS.register_module()
 class NeckOutputPassThrough(BaseModule):
     """Pixel-decoder slot of :class:`PSHHead` when the neck (TMSFNeck) already produced the
@@ -187,7 +193,7 @@ class TaskQueryGenerator(BaseModule):
         """
         tokens = F.adaptive_avg_pool2d(feature, pos.shape[-2:]).flatten(2).transpose(1, 2)
         memory = self.input_proj(tokens) + pos.flatten(2).transpose(1, 2)
-        memory = memory.repeat_interleave(task_embed.shape[0] // feature.shape[0], dim=0)
+        memory = repeat_rows(memory, task_embed.shape[0] // feature.shape[0])
         slots = task_embed[:, None] + self.slot_embed.weight[None]
         slots = self.layers(slots, memory)
         return self.norm(torch.cat([slots, task_embed[:, None]], dim=1))
@@ -436,36 +442,39 @@ class PSHHead(Mask2FormerHead):
             decoder_out.reshape(batch_size, num_tasks * num_queries, -1), mask_feature,
             attn_mask_target_size)
         # (B·heads, T·N, hw) -> (B, T, heads, N, hw) -> (B·T·heads, N, hw)
-        attn_mask = attn_mask.unflatten(0, (batch_size, self.num_heads)).unflatten(
-            2, (num_tasks, num_queries)).transpose(1, 2).flatten(0, 2)
+        attn_mask = attn_mask.unflatten(0, (-1, self.num_heads)).unflatten(
+            2, (-1, num_queries)).transpose(1, 2).flatten(0, 2)
         return (cls_pred.reshape(rows, num_queries, -1),
                 mask_pred.reshape(rows, num_queries, *mask_pred.shape[-2:]), attn_mask)
 
-    def _decode(self, x: Tuple, tasks: List[str]
+    def _decode(self, x: Tuple, tasks: List[str], every_image: bool = False
                 ) -> Tuple[List[Tensor], List[Tensor], Optional[Tensor]]:
         """Mask2Former decoding with Q_task as initial queries; also returns Q_task.
 
-        ``tasks`` holds the prompt of each decoder row: B·T rows for B images, ordered (image,
-        task), T = len(tasks) / B. The memories, their positional encodings, the mask features
-        and the query generator's pooled tokens are computed once per image and repeated to
-        its T rows, so one call decodes T task prompts (``forward_tasks``).
+        ``tasks`` holds the prompt of each image (B decoder rows) or, with ``every_image``, the
+        T prompts every image is decoded with: B·T rows ordered (image, task). The memories,
+        their positional encodings, the mask features and the query generator's pooled tokens
+        are computed once per image and repeated to its T rows, so one call decodes T task
+        prompts (``forward_tasks``). Row counts come from tensor shapes, so a traced call keeps
+        the batch dynamic.
         """
         mask_features, multi_scale = self.pixel_decoder(x)
         batch_size = mask_features.shape[0]
-        num_rows = len(tasks)
-        num_tasks = num_rows // batch_size
+        num_tasks = len(tasks) if every_image else 1
+        num_rows = batch_size * num_tasks
         memories, memory_pos = [], []
         for level in range(self.num_transformer_feat_level):
             feat = multi_scale[level]
             memory = self.decoder_input_projs[level](feat).flatten(2).transpose(1, 2)
             memory = memory + self.level_embed.weight[level][None, None]
-            memories.append(memory.repeat_interleave(num_tasks, dim=0))
+            memories.append(repeat_rows(memory, num_tasks))
             pos = self.decoder_positional_encoding(None, input=feat)
-            memory_pos.append(
-                pos.flatten(2).transpose(1, 2).repeat_interleave(num_tasks, dim=0))
+            memory_pos.append(repeat_rows(pos.flatten(2).transpose(1, 2), num_tasks))
 
         if self.task_conditioned:
             task_embed = self.task_embeddings(tasks, mask_features.device)
+            if every_image:
+                task_embed = task_embed.repeat(batch_size, 1)
             grid = mask_features.new_zeros(
                 (batch_size, ) + self.query_generator.pooled_shape(mask_features),
                 dtype=torch.bool)
@@ -531,10 +540,9 @@ class PSHHead(Mask2FormerHead):
             logits (B, T, N, H/4, W/4) of the initial queries and of every decoder layer.
         """
         tasks = list(check_tasks(tasks))
-        batch_size = len(batch_data_samples)
-        cls_preds, mask_preds, _ = self._decode(x, tasks * batch_size)
-        return ([c.unflatten(0, (batch_size, len(tasks))) for c in cls_preds],
-                [m.unflatten(0, (batch_size, len(tasks))) for m in mask_preds])
+        cls_preds, mask_preds, _ = self._decode(x, tasks, every_image=True)
+        return ([c.unflatten(0, (-1, len(tasks))) for c in cls_preds],
+                [m.unflatten(0, (-1, len(tasks))) for m in mask_preds])
 
     def task_targets(self, batch_data_samples: SampleList,
                      tasks: Sequence[str]) -> List[InstanceData]:
