@@ -49,12 +49,13 @@ def output_names(tasks: Sequence[str], task_conditioned: bool = True) -> List[st
     return [f'{t}_{kind}' for t in tasks for kind in ('cls', 'masks')] + [SEM_SCORES]
 
 
-def _window_samples(batch: int, height: int, width: int) -> List[DetDataSample]:
-    """Data samples of ``batch`` unpadded windows of ``height`` x ``width``."""
+def _window_samples(height: int, width: int) -> List[DetDataSample]:
+    """The data samples of a network call on ``height`` x ``width`` windows: one, as the calls
+    take the batch from their input."""
     shape = (height, width)
     meta = dict(batch_input_shape=shape, img_shape=shape, ori_shape=shape, pad_shape=shape,
                 scale_factor=(1.0, 1.0))
-    return [DetDataSample(metainfo=meta) for _ in range(batch)]
+    return [DetDataSample(metainfo=meta)]
 
 
 def _use_pytorch_deform_attn(model: nn.Module) -> int:
@@ -110,8 +111,7 @@ class OnnxExportWrapper(nn.Module):
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """Outputs in the order of :func:`output_names`."""
         height, width = (int(s) for s in inputs.shape[-2:])  # one window per graph
-        # the network takes the batch from ``inputs``; the samples carry the window only
-        samples = _window_samples(1, height, width)
+        samples = _window_samples(height, width)
         if self.task_conditioned:
             cls_preds, mask_preds = self.model._forward(inputs, samples, tasks=self.tasks)
             cls_all, mask_all = cls_preds[-1], mask_preds[-1]  # (B, T, N, ...)
