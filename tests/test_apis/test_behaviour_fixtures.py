@@ -26,7 +26,7 @@ HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
 sys.path.insert(0, HERE)
 from conftest import TINY  # noqa: E402
-from test_scene import write_raster  # noqa: E402
+from _geotiff import write_geotiff  # noqa: E402
 
 FIXTURES = osp.join(HERE, 'data', 'behaviour_fixtures.json')
 METRIC_RE = re.compile(r'((?:panoptic|instance|semantic)/\w+): (-?\d+\.\d+)')
@@ -98,10 +98,10 @@ def scene_outputs(inferencer, folder: str) -> Dict[str, Any]:
     from pmtseg_mm.apis.scene import infer_scene
     rng = np.random.RandomState(5)
     height, width = 300, 260
-    paths = dict(optical=write_raster(osp.join(folder, 'o.tif'),
-                                      rng.randint(0, 255, (3, height, width)).astype(np.uint8)),
-                 depth=write_raster(osp.join(folder, 'd.tif'),
-                                    rng.uniform(0, 10, (1, height, width)).astype(np.float32)))
+    paths = dict(optical=write_geotiff(osp.join(folder, 'o.tif'),
+                                       rng.randint(0, 255, (3, height, width)).astype(np.uint8)),
+                 depth=write_geotiff(osp.join(folder, 'd.tif'),
+                                     rng.uniform(0, 10, (1, height, width)).astype(np.float32)))
     result = infer_scene(inferencer.model, inferencer.spec, paths, osp.join(folder, 'out'),
                          inferencer.dataset_meta['classes'], 3, window=128, overlap=32,
                          block_size=256, batch_size=3, score_thr=0.05, progress=False)
