@@ -13,7 +13,7 @@ import sys
 from typing import List, Optional
 
 from pmtseg_mm.apis import MultiModalInferencer, parse_modality_args
-from pmtseg_mm.apis.inferencer import BACKENDS
+from pmtseg_mm.apis.inferencer import add_backend_arguments
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,13 +32,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='instance score threshold of the picture')
     parser.add_argument('--device', default=None, help='cpu, cuda:0 ... (default: auto)')
-    parser.add_argument('--backend', choices=BACKENDS, default='pytorch',
-                        help='network backend: the PyTorch model, or onnxruntime running --onnx '
-                        '(same pre- and post-processing; docs/deployment.md)')
-    parser.add_argument('--onnx', help='graph exported by tools/deployment/pytorch2onnx.py '
-                        '(--backend onnxruntime)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='onnxruntime intra-op threads (--backend onnxruntime)')
+    add_backend_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -27,7 +27,7 @@ import torch
 from mmengine.dist import barrier, get_dist_info
 
 from pmtseg_mm.apis import MultiModalInferencer, infer_scene, parse_modality_args
-from pmtseg_mm.apis.inferencer import BACKENDS
+from pmtseg_mm.apis.inferencer import add_backend_arguments
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -61,13 +61,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='discard the progress of an interrupted run (<out>/<scene>_progress) '
                         'instead of resuming it')
     parser.add_argument('--device', default=None, help='cpu, cuda:0 ... (default: auto)')
-    parser.add_argument('--backend', choices=BACKENDS, default='pytorch',
-                        help='network backend: the PyTorch model, or onnxruntime running --onnx '
-                        '(same pre- and post-processing; docs/deployment.md)')
-    parser.add_argument('--onnx', help='graph exported by tools/deployment/pytorch2onnx.py '
-                        '(--backend onnxruntime)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='onnxruntime intra-op threads (--backend onnxruntime)')
+    add_backend_arguments(parser)
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
 

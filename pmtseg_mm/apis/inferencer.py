@@ -1,4 +1,5 @@
 """MultiModalInferencer: predictions for co-registered modality inputs (paths or arrays)."""
+import argparse
 import json
 import os
 import os.path as osp
@@ -27,6 +28,18 @@ from .inputs import ModalityInput, ModalitySpec, as_config, optional_list
 InputDict = Mapping[str, ModalityInput]
 #: network backends: the model's PyTorch modules, or an exported graph run by onnxruntime
 BACKENDS = ('pytorch', 'onnxruntime')
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend``, ``--onnx`` and ``--threads`` of the demos (the inferencer's ``backend``,
+    ``onnx`` and ``onnx_threads``)."""
+    parser.add_argument('--backend', choices=BACKENDS, default='pytorch',
+                        help='network backend: the PyTorch model, or onnxruntime running --onnx '
+                        '(same pre- and post-processing; docs/deployment.md)')
+    parser.add_argument('--onnx', help='graph exported by tools/deployment/pytorch2onnx.py '
+                        '(--backend onnxruntime)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='onnxruntime intra-op threads (--backend onnxruntime)')
 
 
 class MultiModalInferencer(BaseInferencer):
