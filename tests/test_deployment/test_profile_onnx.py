@@ -15,10 +15,7 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'deployment'))
 import profile_onnx  # noqa: E402
 
 sys.path.pop(0)
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from test_onnx_backend import _tiny_config  # noqa: E402
-
-sys.path.pop(0)
+from test_onnx_backend import _tiny_config  # noqa: E402  (pytest puts this folder on sys.path)
 
 
 @pytest.mark.parametrize('scope, part', [
