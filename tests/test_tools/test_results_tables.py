@@ -130,6 +130,29 @@ def test_verdicts_and_paired_tables(tmp_path):
     assert '| main config | 51.0 ± 1.0 |' in metrics[2] and metrics[2].endswith('| 3 |')
 
 
+def test_followups_by_hand(tmp_path):
+    """Each follow-up row pairs the follow-up config with the rows it explains, seed by seed:
+    PQ gaps 3, 3.5, 2.5 → +3.0 ± 0.5, higher; gaps 1, -1 → +0.0 ± 1.4, within noise; one seed
+    → not run yet."""
+    results = str(tmp_path)
+    follow = tables.ablation_stem('psh-panoptic-only')
+    for seed, pq in enumerate([50.0, 52.0, 51.0]):
+        write_run(results, follow, seed, pq)
+        write_run(results, tables.MAIN, seed, pq - [3.0, 3.5, 2.5][seed])
+        if seed < 2:
+            write_run(results, tables.ablation_stem('tab4-tmaa-tmsf'), seed, pq - [1, -1][seed])
+    write_run(results, tables.ablation_stem('tab4-tmsf'), 0, 40.0)
+    rows = {line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:-1]]
+            for line in tables.block_followups(results)[2:]}
+    assert rows['+PSH helps (IV): psh-panoptic-only − main'] == [
+        '+3.0 ± 0.5 (3)'] * 3 + ['higher']
+    assert rows['+PSH helps (IV): psh-panoptic-only − tab4-tmaa-tmsf'] == [
+        '+0.0 ± 1.4 (2)'] * 3 + ['within noise']
+    assert rows['the full model is best (IV): psh-panoptic-only − tab4-tmsf'][-1] == (
+        'not run yet (< 2 paired seeds)')
+    assert len(rows) == sum(len(others) for _, _, others in tables.FOLLOW_UPS)
+
+
 def _git(repo, *args):
     subprocess.run(['git', '-c', 'user.name=t', '-c', 'user.email=t@t', *args], cwd=repo,
                    check=True, capture_output=True)

@@ -320,6 +320,7 @@ def block_verdicts(results_dir: str) -> List[str]:
 #: experiment on the likeliest cause of a claim the grid does not reproduce.
 FOLLOW_UPS = (
     ('+PSH helps (IV)', 'psh-panoptic-only', ('main', 'tab4-tmaa-tmsf')),
+    ('the full model is best (IV)', 'psh-panoptic-only', ('tab4-tmsf', )),
 )
 DIRECTION = {None: 'not run yet (< 2 paired seeds)', 1: 'higher', -1: 'lower', 0: 'within noise'}
 
