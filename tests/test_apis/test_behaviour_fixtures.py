@@ -145,7 +145,7 @@ def scene_outputs(inferencer, folder: str) -> Dict[str, Any]:
         semantic, panoptic = sem.read(1), pan.read(1)
     with open(result.geojson) as f:
         features = json.load(f)['features']
-    return dict(semantic=label_map(semantic), panoptic=label_map(panoptic),
+    return dict(semantic=label_map(semantic), panoptic=panoptic_segments(panoptic),
                 features=sorted(feature(item) for item in features))
 
 
@@ -179,6 +179,7 @@ def close_region(a: List[float], b: List[float], pixels: int) -> bool:
 
 
 def label_map_differences(got: dict, want: dict, pixels: int) -> List[str]:
+    """Values of two :func:`label_map` summaries whose regions differ beyond tolerance."""
     problems = []
     for value in sorted(set(got) | set(want), key=int):
         g, w = got.get(value, [0, 0.0, 0.0]), want.get(value, [0, 0.0, 0.0])
@@ -226,9 +227,10 @@ def differences(got: Dict[str, Any], want: Dict[str, Any], part: str) -> List[st
                          items_differences(g['panoptic'], w['panoptic'], pixels, False)]
     elif part == 'scene':
         pixels = 300 * 260
-        for key in ('semantic', 'panoptic'):
-            problems += [f'scene {key} {p}' for p in
-                         label_map_differences(got[key], want[key], pixels)]
+        problems += [f'scene semantic {p}' for p in
+                     label_map_differences(got['semantic'], want['semantic'], pixels)]
+        problems += [f'scene panoptic {p}' for p in
+                     items_differences(got['panoptic'], want['panoptic'], pixels, False)]
         problems += [f'scene feature {p}' for p in
                      items_differences(got['features'], want['features'], pixels, True)]
     else:
